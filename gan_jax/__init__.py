@@ -1,0 +1,3 @@
+"""gan_jax: Generative Adversarial Networks in JAX/Flax."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,49 @@
+"""Command-line entry: ``python -m gan_jax.main --config=experiments/X.py --workdir=DIR``.
+
+    --mode=train   train, or continue the newest good checkpoint in DIR (default)
+    --mode=sample  sample grid, latent interpolation and truncation from the EMA generator
+    --mode=eval    evaluate the newest good checkpoint; appends to DIR/eval.jsonl
+
+Override any config field with ``--config.a.b=value``; ``--config=...py:tiny`` shrinks it.
+"""
+
+import logging as py_logging
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from gan_jax import train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
+flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "What to do.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+class _QuietLibraries(py_logging.Filter):
+  """Keeps the checkpoint library's per-save INFO chatter out of the run's log."""
+
+  def filter(self, record: py_logging.LogRecord) -> bool:
+    return record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  py_logging.getLogger("absl").addFilter(_QuietLibraries())
+  logging.info(
+    "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
+  )
+  config = FLAGS.config
+  if FLAGS.mode == "train":
+    train.train_and_evaluate(config, FLAGS.workdir)
+  elif FLAGS.mode == "sample":
+    train.sample(config, FLAGS.workdir)
+  else:
+    train.evaluate_checkpoint(config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,356 @@
+"""Transposed convolution with a fast kernel gradient on XLA CPU.
+
+``jax.lax.conv_transpose`` (and ``flax.linen.ConvTranspose``) lowers to a
+convolution of the stride-dilated input. Its forward pass and input gradient are
+fast on XLA CPU, but the kernel gradient is lowered to a "backprop-filter"
+convolution of that dilated input, which the CPU backend runs 15-70x slower than
+the forward pass (0.1-4 s against 7-50 ms per DCGAN-64 generator layer at batch
+64 on 2 cores), so it dominates a CPU training step.
+
+This module keeps XLA's forward pass and replaces the backward pass through a
+``jax.custom_vjp``. The identity it uses: per spatial
+axis, with stride ``s``, kernel size ``K`` and low padding ``pad_lo`` of the
+dilated input, output position ``o`` receives input position ``i`` through tap
+``k`` exactly when ``o = s * i + pad_lo - k``, so
+
+  dW[k, ci, co] = sum_{n, i} x[n, i, ci] * dy[n, s * i + pad_lo - k, co].
+
+Writing the flipped tap ``K - 1 - k = s * m + p`` (``0 <= p < s``) turns the
+strided read of ``dy`` into an unstrided one: after padding, ``dy`` reshapes for
+free into ``[n, u, p, co]`` with ``u = i + m``. So the gradient is ``ceil(K / s)``
+shifted (per axis) slices of the reshaped ``dy``, concatenated along channels and
+contracted with ``x`` over ``(n, i)`` in one large matrix product, which XLA CPU
+runs near its matmul peak. The input gradient ``dx`` is the strided convolution
+XLA's own transpose rule emits (already fast), with one fix for explicit padding
+past the kernel (see ``_input_grad``).
+
+This is the weight gradient of the ordinary strided convolution ``C(u, W)`` whose
+input gradient is the transposed convolution: ``<dy, T(x, W)> = <C(dy, W), x>``.
+The alternatives tried on a 2-core CPU (im2col with
+``lax.conv_general_dilated_patches``, strided slices of ``dy``, ``jax.vjp`` of
+``C`` in ``W``, shifting ``x`` instead of ``dy``) were each slower on at least one
+DCGAN layer.
+
+References:
+  Dumoulin & Visin 2016, "A guide to convolution arithmetic for deep learning",
+  Section 4 (transposed convolution as the transpose of a direct convolution).
+  Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution Using an
+  Efficient Sub-Pixel Convolutional Neural Network" (the stride-phase split).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.linen.dtypes import promote_dtype
+from jax import lax
+
+Array = jax.Array
+PaddingLike = str | int | Sequence[int | tuple[int, int]]
+
+_DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
+
+
+def _transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
+  """Padding of the dilated input that ``lax.conv_transpose`` uses for a mode string.
+
+  Mirrors ``jax._src.lax.convolution._conv_transpose_padding`` so that explicit
+  padding computed here reproduces the string modes exactly.
+
+  Args:
+    k: kernel size along the axis.
+    s: stride along the axis.
+    padding: ``"SAME"`` or ``"VALID"``.
+
+  Returns:
+    ``(low, high)`` padding of the stride-dilated input.
+  """
+  if padding == "SAME":
+    pad_len = k + s - 2
+    pad_lo = k - 1 if s > k - 1 else int(np.ceil(pad_len / 2))
+  elif padding == "VALID":
+    pad_len = k + s - 2 + max(k - s, 0)
+    pad_lo = k - 1
+  else:
+    raise ValueError(f"Unknown padding mode {padding!r}; use 'SAME', 'VALID' or int pairs.")
+  return pad_lo, pad_len - pad_lo
+
+
+def _explicit_padding(
+  padding: PaddingLike, kernel_size: Sequence[int], strides: Sequence[int]
+) -> tuple[tuple[int, int], ...]:
+  """Resolves ``padding`` to ``(low, high)`` pairs of the stride-dilated input.
+
+  Strings follow ``lax.conv_transpose`` (padding of the matching forward conv);
+  integers and pairs are, as there, the padding of the dilated input itself. An
+  int or a sequence of ints pads both sides equally, as in ``flax.linen``.
+
+  Args:
+    padding: ``"SAME"``, ``"VALID"``, an int, or one int or pair per spatial axis.
+    kernel_size: kernel size per spatial axis.
+    strides: stride per spatial axis.
+
+  Returns:
+    One ``(low, high)`` pair per spatial axis.
+  """
+  n = len(kernel_size)
+  if isinstance(padding, str):
+    if padding.upper() == "CIRCULAR":
+      raise NotImplementedError("CIRCULAR padding is not supported; use flax.linen.ConvTranspose.")
+    mode = padding.upper()
+    return tuple(_transpose_padding(k, s, mode) for k, s in zip(kernel_size, strides, strict=True))
+  if isinstance(padding, int):
+    padding = [padding] * n
+  padding = list(padding)
+  if len(padding) != n:
+    raise ValueError(f"Expected {n} padding entries, got {padding!r}.")
+  pairs = []
+  for p in padding:
+    if isinstance(p, int):
+      pairs.append((p, p))
+    else:
+      lo, hi = p
+      pairs.append((int(lo), int(hi)))
+  return tuple(pairs)
+
+
+def _dy_window(dy_size: int, k: int, pad_lo: int, length: int) -> tuple[int, int]:
+  """``(low, high)`` padding of ``dy`` that lines it up with the kernel taps on one axis.
+
+  Flipped tap ``j = K-1-k`` of input position ``i`` reads ``dy[s*i + j - (K-1-pad_lo)]``,
+  so ``dy`` is shifted by ``K-1-pad_lo`` and padded to ``length``; a negative entry crops.
+
+  Args:
+    dy_size: size of ``dy`` along the axis.
+    k: kernel size along the axis.
+    pad_lo: low padding of the dilated input along the axis.
+    length: size wanted after padding.
+
+  Returns:
+    ``(low, high)``, either possibly negative.
+  """
+  lo = k - 1 - pad_lo
+  return lo, length - dy_size - lo
+
+
+def _input_grad(
+  dy: Array,
+  kernel: Array,
+  x_shape: Sequence[int],
+  strides: tuple[int, int],
+  padding: tuple[tuple[int, int], ...],
+) -> Array:
+  """Gradient of ``<dy, conv_transpose(x, W)>`` with respect to ``x``.
+
+  This is the strided convolution of ``dy`` with the spatially flipped kernel, as XLA
+  computes it, except that a negative padding (explicit padding past the kernel) is
+  applied as a crop first: XLA CPU returns garbage (non-finite values) when it is
+  handed to the convolution itself.
+
+  Args:
+    dy: ``[N, Ho, Wo, Co]`` cotangent of the output.
+    kernel: ``[KH, KW, Ci, Co]`` kernel.
+    x_shape: shape of the forward input.
+    strides: stride per spatial axis.
+    padding: ``(low, high)`` padding of the dilated input per spatial axis.
+
+  Returns:
+    ``[N, H, W, Ci]`` input gradient.
+  """
+  window = [
+    _dy_window(
+      dy.shape[1 + d],
+      kernel.shape[d],
+      padding[d][0],
+      strides[d] * (x_shape[1 + d] - 1) + kernel.shape[d],
+    )
+    for d in range(2)
+  ]
+  crop = [(min(lo, 0), min(hi, 0)) for lo, hi in window]
+  if any(c != (0, 0) for c in crop):
+    dy = lax.pad(
+      dy, jnp.zeros((), dy.dtype), [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in crop] + [(0, 0, 0)]
+    )
+  return lax.conv_general_dilated(
+    dy,
+    kernel[::-1, ::-1],
+    strides,
+    [(max(lo, 0), max(hi, 0)) for lo, hi in window],
+    dimension_numbers=("NHWC", "HWOI", "NHWC"),
+  )
+
+
+def _kernel_grad(
+  x: Array,
+  dy: Array,
+  kernel_shape: Sequence[int],
+  strides: tuple[int, int],
+  padding: tuple[tuple[int, int], ...],
+) -> Array:
+  """Gradient of ``<dy, conv_transpose(x, W)>`` with respect to ``W``, accumulated in f32.
+
+  Args:
+    x: ``[N, H, W, Ci]`` forward input.
+    dy: ``[N, Ho, Wo, Co]`` cotangent of the output.
+    kernel_shape: ``(KH, KW, Ci, Co)``.
+    strides: stride per spatial axis.
+    padding: ``(low, high)`` padding of the dilated input per spatial axis.
+
+  Returns:
+    ``[KH, KW, Ci, Co]`` float32 kernel gradient.
+  """
+  n, h, w, ci = x.shape
+  co = dy.shape[-1]
+  ks = tuple(kernel_shape[:2])
+  sizes = (h, w)
+  # taps per stride phase; the last phase may hold taps past K, cropped at the end
+  m = tuple(-(-k // s) for k, s in zip(ks, strides, strict=True))
+  u = tuple(sz + mm - 1 for sz, mm in zip(sizes, m, strict=True))
+  # lax.pad crops where the window is negative, which the matmul below handles fine.
+  cfg = [_dy_window(dy.shape[1 + d], ks[d], padding[d][0], strides[d] * u[d]) for d in range(2)]
+  e = lax.pad(dy, jnp.zeros((), dy.dtype), [(0, 0, 0)] + [c + (0,) for c in cfg] + [(0, 0, 0)])
+  # [N, U, V, s0, s1, Co]: each (shift, phase) slice below is then a block of whole rows.
+  e = e.reshape(n, u[0], strides[0], u[1], strides[1], co).transpose(0, 1, 3, 2, 4, 5)
+  shifts = [e[:, a : a + h, b : b + w] for a in range(m[0]) for b in range(m[1])]
+  patches = jnp.stack(shifts, axis=3).reshape(n * h * w, -1)
+  # x^T @ patches: the layout XLA CPU multiplies fastest of those tried.
+  g = jnp.dot(x.reshape(n * h * w, ci).T, patches, preferred_element_type=jnp.float32)
+  g = g.reshape(ci, m[0], m[1], strides[0], strides[1], co).transpose(1, 3, 2, 4, 0, 5)
+  g = g.reshape(m[0] * strides[0], m[1] * strides[1], ci, co)[: ks[0], : ks[1]]
+  return g[::-1, ::-1]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_transpose(
+  x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]
+) -> Array:
+  return lax.conv_transpose(x, kernel, strides, padding, dimension_numbers=_DIMENSION_NUMBERS)
+
+
+def _conv_transpose_fwd(x, kernel, strides, padding):
+  return _conv_transpose(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv_transpose_bwd(strides, padding, residuals, dy):
+  x, kernel = residuals
+  dy = dy.astype(x.dtype)
+  dx = _input_grad(dy, kernel, x.shape, strides, padding)
+  dkernel = _kernel_grad(x, dy, kernel.shape, strides, padding)
+  return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
+
+
+_conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+
+
+def conv_transpose(
+  x: Array,
+  kernel: Array,
+  strides: Sequence[int] = (1, 1),
+  padding: PaddingLike = "SAME",
+) -> Array:
+  """2-D transposed convolution with XLA's forward pass and a fast kernel gradient.
+
+  Returns exactly ``lax.conv_transpose(x, kernel, strides, padding,
+  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))``. The input gradient is the strided
+  convolution XLA itself uses; the kernel gradient is the same quantity as XLA's,
+  computed as one large matrix product (see the module docstring), accumulated in
+  float32 and cast to the kernel's dtype.
+  Second-order differentiation is not supported.
+
+  Args:
+    x: ``[N, H, W, Ci]`` input.
+    kernel: ``[KH, KW, Ci, Co]`` kernel, the layout of ``flax.linen.ConvTranspose``
+      with ``transpose_kernel=False``; same dtype as ``x``.
+    strides: stride per spatial axis (the upsampling factor), or one int.
+    padding: ``"SAME"`` or ``"VALID"`` (as in ``lax.conv_transpose``), or an int, or
+      one int or ``(low, high)`` pair per spatial axis giving the padding of the
+      stride-dilated input.
+
+  Returns:
+    ``[N, Ho, Wo, Co]`` output in the dtype of ``x``.
+  """
+  if x.ndim != 4 or kernel.ndim != 4:
+    raise ValueError(f"Expected NHWC input and HWIO kernel, got {x.shape} and {kernel.shape}.")
+  if isinstance(strides, int):
+    strides = (strides, strides)
+  strides = tuple(int(s) for s in strides)
+  if len(strides) != 2 or min(strides) < 1:
+    raise ValueError(f"Expected two positive strides, got {strides!r}.")
+  pads = _explicit_padding(padding, kernel.shape[:2], strides)
+  return _conv_transpose(x, kernel, strides, pads)
+
+
+class ConvTranspose(nn.Module):
+  """Drop-in ``flax.linen.ConvTranspose`` (2-D, no dilation or mask) with fast gradients.
+
+  Parameters (``kernel [KH, KW, Ci, Co]``, ``bias [Co]``) match
+  ``nn.ConvTranspose(transpose_kernel=False)``, so the same params give the same
+  outputs under either module.
+
+  Attributes:
+    features: output channels.
+    kernel_size: ``(KH, KW)``.
+    strides: stride per spatial axis, or one int; None means 1, as in flax.
+    padding: ``"SAME"``, ``"VALID"``, an int, or one int or pair per spatial axis
+      (see ``conv_transpose``).
+    use_bias: whether to add a bias.
+    dtype: computation dtype; None infers it from the inputs and params.
+    param_dtype: dtype of the parameters.
+    kernel_init: kernel initializer (LeCun normal, as in flax).
+    bias_init: bias initializer.
+  """
+
+  features: int
+  kernel_size: Sequence[int]
+  strides: int | Sequence[int] | None = (1, 1)
+  padding: PaddingLike = "SAME"
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, inputs: Array) -> Array:
+    """Applies the transposed convolution.
+
+    Args:
+      inputs: ``[..., H, W, Ci]``; leading batch axes are flattened and restored,
+        and an unbatched ``[H, W, Ci]`` input is allowed, as in flax.
+
+    Returns:
+      ``[..., Ho, Wo, features]``.
+    """
+    if isinstance(self.kernel_size, int) or len(self.kernel_size) != 2:
+      # flax reads an int as a 1-D kernel; refuse rather than silently differ
+      raise ValueError(f"kernel_size must be a pair, got {self.kernel_size!r}.")
+    kernel_size = tuple(self.kernel_size)
+    strides = 1 if self.strides is None else self.strides
+    strides = (strides,) * 2 if isinstance(strides, int) else tuple(strides)
+    # fail on a bad padding before initialising any parameter
+    _explicit_padding(self.padding, kernel_size, strides)
+    batch_shape = inputs.shape[:-3]
+    x = inputs.reshape((math.prod(batch_shape),) + inputs.shape[-3:])
+    kernel = self.param(
+      "kernel",
+      self.kernel_init,
+      kernel_size + (inputs.shape[-1], self.features),
+      self.param_dtype,
+    )
+    bias = (
+      self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+      if self.use_bias
+      else None
+    )
+    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = conv_transpose(x, kernel, strides, self.padding)
+    if bias is not None:
+      y = y + bias
+    return y.reshape(batch_shape + y.shape[1:])

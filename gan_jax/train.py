@@ -1,0 +1,536 @@
+"""train_and_evaluate(config, workdir): build, restore, loop, periodic actions.
+
+Read top to bottom: workdir and config checks, input, mesh and models, state (created
+already sharded), restore, the compiled step, then the loop with its periodic actions
+(log, samples, checkpoints, evaluation). ``sample`` and ``evaluate_checkpoint`` back the
+CLI's other modes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from gan_jax import checkpoint, data, evaluation, losses, models, parallel, sampling, step
+from gan_jax.metrics import mixtures
+
+# Fields that change shapes or semantics: a resumed run must not change them silently.
+LOCKED_FIELDS = (
+  "seed",
+  "data.name",
+  "data.resolution",
+  "data.batch_size",
+  "model",
+  "loss",
+  "optim.g",
+  "optim.d",
+  "optim.n_critic",
+  "optim.ema_decay",
+)
+NAN_POLICIES = ("stop", "skip")
+
+
+class NonFiniteError(RuntimeError):
+  """A loss or gradient became NaN or infinite under ``train.nan_policy='stop'``."""
+
+
+# --------------------------------------------------------------------------------------
+# Config and workdir checks: everything that can fail does so before any compute.
+# --------------------------------------------------------------------------------------
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the bad field and its valid values."""
+  losses.get_loss(config.loss.name)
+  if config.loss.penalty not in losses.PENALTIES:
+    raise ValueError(
+      f"Unknown loss.penalty {config.loss.penalty!r}; valid: {list(losses.PENALTIES)}"
+    )
+  if config.model.name not in models.MODELS:
+    raise ValueError(f"Unknown model {config.model.name!r}; valid models: {sorted(models.MODELS)}")
+  if config.data.name not in data.DATASETS:
+    raise ValueError(
+      f"Unknown dataset {config.data.name!r}; valid datasets: {sorted(data.DATASETS)}"
+    )
+  models.compute_dtype(config.model.dtype)
+  if config.model.z_dist not in step.Z_DISTS:
+    raise ValueError(f"Unknown model.z_dist {config.model.z_dist!r}; valid: {list(step.Z_DISTS)}")
+  for player in ("g", "d"):
+    step.make_optimizer(config.optim[player])
+  if config.optim.n_critic < 1:
+    raise ValueError(f"optim.n_critic must be >= 1; got {config.optim.n_critic}")
+  if config.train.nan_policy not in NAN_POLICIES:
+    raise ValueError(
+      f"Unknown train.nan_policy {config.train.nan_policy!r}; valid: {list(NAN_POLICIES)}"
+    )
+  if config.loss.penalty != "none" and config.model.get("d_norm", "none") == "batch":
+    raise ValueError(
+      f"loss.penalty={config.loss.penalty!r} needs per-sample gradients of D, which "
+      "BatchNorm couples across the batch: set model.d_norm to 'layer' or 'none' "
+      "(Gulrajani et al. 2017, Section 4)."
+    )
+  k = config.train.steps_per_call
+  if k < 1 or config.train.num_steps % k:
+    raise ValueError(
+      f"train.num_steps={config.train.num_steps} must be a multiple of "
+      f"train.steps_per_call={k} (>= 1)."
+    )
+  if config.data.batch_size < 1:
+    raise ValueError(f"data.batch_size must be positive; got {config.data.batch_size}")
+
+
+def check_workdir(workdir: str) -> None:
+  """Creates ``workdir`` and proves it writable now rather than at the first save."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, f".write_probe_{os.getpid()}")
+    with open(probe, "wb") as f:
+      f.write(b"\0" * 65536)
+      f.flush()
+      os.fsync(f.fileno())
+    os.remove(probe)
+  except OSError as e:
+    raise OSError(
+      f"Workdir {workdir!r} is not writable ({e.strerror or e}); choose "
+      "another --workdir or free space."
+    ) from e
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, dict):
+      out.update(_flatten(v, key + "."))
+    else:
+      out[key] = v
+  return out
+
+
+def config_drift(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
+  """Lists locked fields whose value differs between the saved and the given config."""
+  now = _flatten(json.loads(config.to_json_best_effort()))
+  old = _flatten(saved)
+  diffs = []
+  for key in sorted(set(now) | set(old)):
+    if any(key == f or key.startswith(f + ".") for f in LOCKED_FIELDS):
+      if now.get(key) != old.get(key):
+        diffs.append(f"{key}: saved {old.get(key)!r}, now {now.get(key)!r}")
+  return diffs
+
+
+# --------------------------------------------------------------------------------------
+# Building blocks shared by the modes.
+# --------------------------------------------------------------------------------------
+
+
+class Setup:
+  """What every mode builds: input source, mesh, models, initial state, checkpoints."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, async_save: bool = True):
+    validate_config(config)
+    self.config = config
+    self.workdir = workdir
+    self.source = data.build_source(
+      config.data, config.seed, jax.process_index(), jax.process_count()
+    )
+    spec = self.source.spec
+    self.num_classes = spec.num_classes if config.model.get("conditional", False) else 0
+    self.mesh = parallel.make_mesh()
+    parallel.check_batch_size(config.data.batch_size, self.mesh)
+    self.generator, self.discriminator = models.build_models(
+      config.model, spec.sample_shape, self.num_classes
+    )
+    g_tx, d_tx = step.make_optimizer(config.optim.g), step.make_optimizer(config.optim.d)
+    init = lambda key: step.init_state(  # noqa: E731
+      key,
+      self.generator,
+      self.discriminator,
+      g_tx,
+      d_tx,
+      spec.sample_shape,
+      config.model.z_dim,
+      self.num_classes,
+    )
+    self.rep = parallel.replicated(self.mesh)
+    # Created already replicated on every device, never assembled on the host.
+    self.state = jax.jit(init, out_shardings=self.rep)(jax.random.key(config.seed))
+    self.manager = checkpoint.make_manager(
+      workdir, config.train.keep_checkpoints, config.train.get("keep_period") or None, async_save
+    )
+
+  def restore(self) -> dict | None:
+    """Restores the newest good checkpoint into ``self.state``; returns its meta or None."""
+    found = checkpoint.restore_newest_good(self.manager, self.state.arrays())
+    if found is None:
+      return None
+    step_, arrays, meta = found
+    self.state = self.state.replace(**arrays)
+    logging.info("Restored checkpoint at step %d from %s", step_, self.manager.directory)
+    return meta
+
+  def sample_fn(self, params=None):
+    """``(key, n) -> samples`` from the EMA generator (inference mode), in batches."""
+    params = params if params is not None else self.state.g_ema_params
+    gen = jax.jit(lambda p, v, z, y: step.generate(self.generator, p, v, z, y))
+    z_dim, dist = self.config.model.z_dim, self.config.model.z_dist
+
+    def fn(key, n, z=None):
+      z = step.sample_z(key, n, z_dim, dist) if z is None else z
+      labels = (jnp.arange(n) % self.num_classes) if self.num_classes else None
+      out = []
+      for i in range(0, n, 500):
+        y = labels[i : i + 500] if labels is not None else None
+        out.append(np.asarray(gen(params, self.state.g_vars, z[i : i + 500], y)))
+      return np.concatenate(out)
+
+    return fn
+
+
+def _sample_key(seed: int) -> jax.Array:
+  """A key for sample grids and evaluation, apart from the training keys."""
+  return jax.random.fold_in(jax.random.key(seed), 0x7FFFFFFF)
+
+
+def _write_samples(setup: Setup, step_: int, writer) -> str:
+  """Writes the fixed-z sample grid (or 2-D scatter plot) for ``step_``; returns the path."""
+  cfg = setup.config
+  fn = setup.sample_fn()
+  samples = fn(
+    _sample_key(cfg.seed),
+    cfg.train.num_samples if setup.source.spec.kind == "image" else cfg.eval.num_samples,
+  )
+  if setup.source.spec.kind == "points":
+    means = mixtures.mixture_spec(cfg.data.name)[0] if cfg.data.name in mixtures.MIXTURES else None
+    image = sampling.scatter_plot(samples, means)
+    scale = 1
+  else:
+    image = sampling.make_grid(samples)
+    scale = max(1, 256 // image.shape[0])
+  path = os.path.join(setup.workdir, "samples", f"step_{step_:07d}.png")
+  sampling.save_image(path, image, scale)
+  if writer is not None:
+    writer.add_image("samples", np.transpose(image, (2, 0, 1)), step_)
+  return path
+
+
+def _evaluate(setup: Setup, step_: int, writer) -> dict[str, Any]:
+  cfg = setup.config
+  result = evaluation.evaluate(
+    cfg.data.name,
+    setup.sample_fn(),
+    jax.random.fold_in(_sample_key(cfg.seed), 1),
+    cfg.eval.num_samples,
+  )
+  if result and jax.process_index() == 0:
+    evaluation.append_jsonl(setup.workdir, {"step": step_, **result})
+    if writer is not None:
+      for k, v in result.items():
+        if isinstance(v, (int, float)) and np.isfinite(v):
+          writer.add_scalar(f"eval/{k}", v, step_)
+  return result
+
+
+class _Progress:
+  """A one-line progress bar on a terminal; plain log lines otherwise."""
+
+  def __init__(self, total: int, start: int):
+    self.total, self.start, self.t0 = total, start, time.time()
+    self.tty = sys.stderr.isatty()
+
+  def update(self, step_: int, metrics: dict[str, float], force_log: bool = False) -> None:
+    rate = (step_ - self.start) / max(time.time() - self.t0, 1e-9)
+    eta = (self.total - step_) / rate if rate > 0 else float("inf")
+    eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if np.isfinite(eta) else "?"
+    vals = " ".join(f"{k} {metrics[k]:.4g}" for k in ("d_loss", "g_loss") if k in metrics)
+    line = f"step {step_}/{self.total} | {rate:.2f} steps/s | ETA {eta_s} | {vals}"
+    if self.tty:
+      sys.stderr.write("\r" + line.ljust(100))
+      sys.stderr.flush()
+      if step_ >= self.total:
+        sys.stderr.write("\n")
+    elif force_log:
+      logging.info(line)
+
+  def done(self) -> None:
+    if self.tty:
+      sys.stderr.write("\n")
+
+
+def _prefetch(
+  source: data.Source, mesh, start: int, stop: int, k: int, n_critic: int, depth: int = 2
+):
+  """Yields device batches ``[k, n_critic, B, ...]`` for steps start, start+k, ... ahead."""
+  q: queue.Queue = queue.Queue(maxsize=depth)
+  stop_flag = threading.Event()
+
+  def worker():
+    try:
+      for s in range(start, stop, k):
+        parts = [source.batch(s + i, n_critic) for i in range(k)]
+        local = {key: np.stack([p[key] for p in parts]) for key in parts[0]}
+        glob = parallel.to_global(local, mesh, batch_axis=2)
+        while not stop_flag.is_set():
+          try:
+            q.put((s, glob), timeout=0.1)
+            break
+          except queue.Full:
+            continue
+        if stop_flag.is_set():
+          return
+    except BaseException as e:  # noqa: BLE001 (re-raised in the consumer)
+      q.put((None, e))
+
+  thread = threading.Thread(target=worker, daemon=True)
+  thread.start()
+  try:
+    for _ in range(start, stop, k):
+      s, item = q.get()
+      if s is None:
+        raise item
+      yield s, item
+  finally:
+    stop_flag.set()
+
+
+def _make_writer(workdir: str):
+  if jax.process_index() != 0:
+    return None
+  from tensorboardX import SummaryWriter
+
+  return SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+
+# --------------------------------------------------------------------------------------
+# Training.
+# --------------------------------------------------------------------------------------
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.GANState:
+  """Trains (or continues) the run in ``workdir`` and returns the final state.
+
+  Args:
+    config: the experiment config (see experiments/base.py).
+    workdir: where checkpoints, samples, TensorBoard events and eval.jsonl go; a workdir
+      that holds checkpoints is resumed from its newest good one.
+
+  Returns:
+    The final GANState.
+  """
+  # ---- Workdir, config, input, models, state ------------------------------------------
+  check_workdir(workdir)
+  setup = Setup(config, workdir)
+  tc = config.train
+  k, n_critic = tc.steps_per_call, config.optim.n_critic
+
+  # ---- Restore -------------------------------------------------------------------------
+  saved_config = os.path.join(workdir, "config.json")
+  if setup.manager.latest_step() is not None and os.path.exists(saved_config):
+    with open(saved_config) as f:
+      drift = config_drift(json.load(f), config)
+    if drift and not tc.get("allow_config_change", False):
+      setup.manager.close()
+      raise ValueError(
+        "The config differs from the one this workdir was trained with in fields that "
+        "change shapes or semantics:\n  "
+        + "\n  ".join(drift)
+        + "\nUse another --workdir, or pass --config.train.allow_config_change=True."
+      )
+  setup.restore()
+  start = int(setup.state.step)
+  if start % k:
+    raise ValueError(f"Restored step {start} is not a multiple of train.steps_per_call={k}.")
+  if jax.process_index() == 0:
+    with open(saved_config, "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  # ---- The compiled step ---------------------------------------------------------------
+  step_cfg = step.StepConfig.from_config(config, setup.num_classes)
+  train_step = step.make_multi_step(
+    step.make_train_step(setup.generator, setup.discriminator, step_cfg), k
+  )
+  p_step = jax.jit(
+    train_step,
+    in_shardings=(setup.rep, parallel.batch_sharding(setup.mesh, 2)),
+    out_shardings=(setup.rep, setup.rep),
+    donate_argnums=0,
+  )
+
+  def save(s: int, force: bool = False) -> None:
+    meta = {"step": s, "data_position": s, "config": json.loads(config.to_json_best_effort())}
+    checkpoint.save(setup.manager, s, setup.state.arrays(), meta, force=force)
+
+  # ---- Loop ------------------------------------------------------------------------------
+  writer = _make_writer(workdir)
+  progress = _Progress(tc.num_steps, start)
+  preempted = threading.Event()
+  old_handler = None
+  if threading.current_thread() is threading.main_thread():
+    old_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.set())
+
+  def crossed(every: int, before: int, after: int) -> bool:
+    return every > 0 and after // every != before // every
+
+  pending = None  # (step after the call, metrics on device): read one call late.
+  last_log_t, last_log_step = time.time(), start
+  compile_t0 = time.time()
+
+  def handle(end: int, metrics) -> None:
+    nonlocal last_log_t, last_log_step
+    m = {key: float(v) for key, v in jax.device_get(metrics).items()}
+    if m["nonfinite"] > 0:
+      if tc.nan_policy == "stop":
+        setup.manager.wait_until_finished()
+        good = setup.manager.latest_step()
+        raise NonFiniteError(
+          f"Non-finite loss or gradient at step {end - 1} (update dropped). Last good "
+          f"checkpoint: {good if good is not None else 'none'} in "
+          f"{setup.manager.directory}. Lower the learning rates, or set "
+          "train.nan_policy='skip' to drop such updates and go on."
+        )
+      logging.warning("Dropped %d non-finite update(s) before step %d.", int(m["nonfinite"]), end)
+    if crossed(tc.log_every, end - k, end) or end == tc.num_steps:
+      now = time.time()
+      m["steps_per_sec"] = (end - last_log_step) / max(now - last_log_t, 1e-9)
+      last_log_t, last_log_step = now, end
+      m["nonfinite_total"] = float(setup.state.nonfinite_count)
+      if writer is not None:
+        for key, v in m.items():
+          writer.add_scalar(f"train/{key}", v, end)
+      progress.update(end, m, force_log=True)
+    else:
+      progress.update(end, m)
+
+  try:
+    for s, batch in _prefetch(setup.source, setup.mesh, start, tc.num_steps, k, n_critic):
+      setup.state, metrics = p_step(setup.state, batch)
+      end = s + k
+      if s == start:
+        logging.info("First step compiled and dispatched in %.1fs", time.time() - compile_t0)
+      if pending is not None:
+        handle(*pending)
+      pending = (end, metrics)
+      if crossed(tc.sample_every, s, end) and jax.process_index() == 0:
+        _write_samples(setup, end, writer)
+      if crossed(tc.eval_every, s, end):
+        _evaluate(setup, end, writer)
+      if crossed(tc.checkpoint_every, s, end) or end == tc.num_steps:
+        handle(*pending)
+        pending = None
+        save(end, force=True)
+      if preempted.is_set():
+        handle(*pending) if pending else None
+        pending = None
+        save(end, force=True)
+        setup.manager.wait_until_finished()
+        logging.warning(
+          "SIGTERM: saved a checkpoint at step %d; run the same command to continue.", end
+        )
+        break
+    if pending is not None:
+      handle(*pending)
+    progress.done()
+    if not preempted.is_set() and tc.num_steps > start and jax.process_index() == 0:
+      path = _write_samples(setup, tc.num_steps, writer)
+      logging.info("Final samples: %s", path)
+  finally:
+    setup.manager.wait_until_finished()
+    setup.manager.close()
+    if writer is not None:
+      writer.close()
+    if old_handler is not None:
+      signal.signal(signal.SIGTERM, old_handler)
+  return setup.state
+
+
+# --------------------------------------------------------------------------------------
+# Sample and eval modes.
+# --------------------------------------------------------------------------------------
+
+
+def _restored_setup(config, workdir) -> Setup:
+  setup = Setup(config, workdir, async_save=False)
+  if setup.restore() is None:
+    setup.manager.close()
+    raise FileNotFoundError(
+      f"No checkpoint in {os.path.join(workdir, 'checkpoints')}; train first with "
+      f"--mode=train --workdir={workdir}."
+    )
+  return setup
+
+
+def sample(
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  rows: int = 8,
+  cols: int = 8,
+  psis: tuple[float, ...] = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0),
+) -> dict[str, str]:
+  """Writes a grid, a slerp interpolation strip and truncated samples of the EMA generator.
+
+  Returns:
+    Paths of the written PNG files by kind.
+  """
+  setup = _restored_setup(config, workdir)
+  setup.manager.close()
+  step_ = int(setup.state.step)
+  fn = setup.sample_fn()
+  key = jax.random.fold_in(_sample_key(config.seed), step_)
+  k_grid, k_interp, k_trunc = jax.random.split(key, 3)
+  out_dir = os.path.join(workdir, "samples")
+  z_dim, dist = config.model.z_dim, config.model.z_dist
+  paths = {}
+  if setup.source.spec.kind == "points":
+    means = (
+      mixtures.mixture_spec(config.data.name)[0] if config.data.name in mixtures.MIXTURES else None
+    )
+    pts = fn(k_grid, config.eval.num_samples)
+    paths["grid"] = os.path.join(out_dir, f"sample_scatter_{step_:07d}.png")
+    sampling.save_image(paths["grid"], sampling.scatter_plot(pts, means))
+    return paths
+
+  def save_grid(name, z, ncol):
+    images = fn(None, z.shape[0], z=z)
+    grid = sampling.make_grid(images, ncol)
+    path = os.path.join(out_dir, f"{name}_{step_:07d}.png")
+    sampling.save_image(path, grid, max(1, 512 // grid.shape[1]))
+    return path
+
+  paths["grid"] = save_grid("sample_grid", step.sample_z(k_grid, rows * cols, z_dim, dist), cols)
+  paths["interpolation"] = save_grid(
+    "interpolation", sampling.interpolation_latents(k_interp, rows, cols, z_dim), cols
+  )
+  z = step.sample_z(k_trunc, cols, z_dim, dist)
+  zt = jnp.concatenate([sampling.truncate(z, psi) for psi in psis])  # a row per psi
+  paths["truncation"] = save_grid("truncation", zt, cols)
+  for kind, path in paths.items():
+    logging.info("Wrote %s: %s", kind, path)
+  return paths
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Evaluates the newest good checkpoint's EMA generator and appends to eval.jsonl."""
+  setup = _restored_setup(config, workdir)
+  setup.manager.close()
+  result = _evaluate(setup, int(setup.state.step), None)
+  if not result:
+    logging.warning("No evaluation is defined for dataset %r yet.", config.data.name)
+  else:
+    logging.info(
+      "Eval at step %d: %s",
+      int(setup.state.step),
+      {k: v for k, v in result.items() if k != "protocol"},
+    )
+  return result

@@ -1,0 +1,188 @@
+"""The compiled step: one call does n_critic D updates, one G update and the EMA."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from experiments import base, gan_ring
+from gan_jax import losses, models, step
+
+
+def _setup(cfg, sample_shape=(2,), num_classes=0, axis_name=None):
+  g, d = models.build_models(cfg.model, sample_shape, num_classes, axis_name)
+  g_tx, d_tx = step.make_optimizer(cfg.optim.g), step.make_optimizer(cfg.optim.d)
+  state = step.init_state(
+    jax.random.key(cfg.seed), g, d, g_tx, d_tx, sample_shape, cfg.model.z_dim, num_classes
+  )
+  scfg = step.StepConfig.from_config(cfg, num_classes, axis_name)
+  return state, step.make_train_step(g, d, scfg)
+
+
+def _batch(n_critic, b, shape=(2,), seed=0):
+  x = np.random.default_rng(seed).normal(size=(n_critic, b, *shape)).astype(np.float32)
+  return {"image": jnp.asarray(x), "label": jnp.zeros((n_critic, b), jnp.int32)}
+
+
+def _ring(**changes):
+  cfg = gan_ring.get_config("tiny")
+  for k, v in changes.items():
+    obj = cfg
+    *path, last = k.split(".")
+    for p in path:
+      obj = obj[p]
+    obj[last] = v
+  return cfg
+
+
+def test_step_compiles_once_over_many_steps():
+  cfg = _ring()
+  state, train_step = _setup(cfg)
+  traces = []
+
+  def counted(s, b):
+    traces.append(1)
+    return train_step(s, b)
+
+  jitted = jax.jit(counted, donate_argnums=0)
+  for i in range(5):
+    state, metrics = jitted(state, _batch(1, 8, seed=i))
+  assert len(traces) == 1
+  assert jitted._cache_size() == 1
+  assert int(state.step) == 5
+
+
+def test_n_critic_updates_and_one_generator_update():
+  cfg = _ring(**{"optim.n_critic": 3})
+  state, train_step = _setup(cfg)
+  state, _ = jax.jit(train_step)(state, _batch(3, 8))
+  d_count = optax.tree_utils.tree_get(state.d_opt_state, "count")
+  g_count = optax.tree_utils.tree_get(state.g_opt_state, "count")
+  assert int(d_count) == 3 and int(g_count) == 1
+
+
+def test_ema_is_the_exponential_average_of_generator_weights():
+  cfg = _ring(**{"optim.ema_decay": 0.9})
+  state0, train_step = _setup(cfg)
+  g0 = jax.tree.map(np.asarray, state0.g_params)
+  state1, _ = jax.jit(train_step)(state0, _batch(1, 8))
+  for e, p, p0 in zip(
+    jax.tree.leaves(state1.g_ema_params),
+    jax.tree.leaves(state1.g_params),
+    jax.tree.leaves(g0),
+    strict=True,
+  ):
+    np.testing.assert_allclose(e, 0.9 * p0 + 0.1 * np.asarray(p), rtol=1e-6, atol=1e-7)
+
+
+def test_randomness_comes_from_the_step_counter():
+  cfg = _ring()
+  state, train_step = _setup(cfg)
+  f = jax.jit(train_step)
+  batch = _batch(1, 8)
+  a, _ = f(state, batch)
+  b, _ = f(state, batch)
+  c, _ = f(state.replace(step=state.step + 7), batch)
+  leaves = lambda s: jax.tree.leaves(s.g_params)  # noqa: E731
+  assert all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b), strict=True))
+  assert not all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(c), strict=True))
+
+
+@pytest.mark.parametrize("loss", sorted(losses.LOSSES))
+def test_every_loss_trains_a_step(loss):
+  cfg = _ring(**{"loss.name": loss})
+  state, train_step = _setup(cfg)
+  state, metrics = jax.jit(train_step)(state, _batch(1, 8))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert int(metrics["nonfinite"]) == 0
+
+
+@pytest.mark.parametrize("penalty", ["gradient_penalty", "r1", "r2"])
+def test_penalties_enter_the_discriminator_update(penalty):
+  cfg = _ring(**{"loss.penalty": penalty, "loss.penalty_weight": 10.0})
+  state, train_step = _setup(cfg)
+  with_pen, m = jax.jit(train_step)(state, _batch(1, 8))
+  assert float(m["d_penalty"]) > 0
+  cfg0 = _ring(**{"loss.penalty": penalty, "loss.penalty_weight": 0.0})
+  _, train_step0 = _setup(cfg0)
+  without, _ = jax.jit(train_step0)(state, _batch(1, 8))
+  diff = [
+    np.max(np.abs(a - b))
+    for a, b in zip(
+      jax.tree.leaves(with_pen.d_params), jax.tree.leaves(without.d_params), strict=True
+    )
+  ]
+  assert max(diff) > 0
+
+
+def test_wgan_weight_clipping_bounds_every_critic_weight():
+  cfg = _ring(
+    **{"loss.name": "wasserstein", "loss.clip": 0.01, "optim.d.name": "rmsprop", "optim.d.lr": 5e-2}
+  )
+  state, train_step = _setup(cfg)
+  state, _ = jax.jit(train_step)(state, _batch(1, 8))
+  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.d_params)) <= 0.01
+
+
+def test_non_finite_update_is_dropped_and_counted():
+  cfg = _ring(**{"optim.n_critic": 2})
+  state, train_step = _setup(cfg)
+  batch = _batch(2, 8)
+  batch["image"] = batch["image"].at[0, 0, 0].set(jnp.nan)  # poisons the first D update
+  new, metrics = jax.jit(train_step)(state, batch)
+  assert int(metrics["nonfinite"]) == 1 and int(new.nonfinite_count) == 1
+  d_count = optax.tree_utils.tree_get(new.d_opt_state, "count")
+  assert int(d_count) == 1  # only the clean second critic update was applied
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new.arrays()))
+
+
+def test_steps_per_call_scan_matches_separate_calls():
+  cfg = _ring()
+  state, train_step = _setup(cfg)
+  batches = [_batch(1, 8, seed=i) for i in range(3)]
+  single = jax.jit(step.make_multi_step(train_step, 1))
+  s1 = state
+  for b in batches:
+    s1, _ = single(s1, jax.tree.map(lambda x: x[None], b))
+  stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *batches)
+  s3, m3 = jax.jit(step.make_multi_step(train_step, 3))(state, stacked)
+  assert int(s3.step) == 3
+  for a, b in zip(jax.tree.leaves(s1.g_params), jax.tree.leaves(s3.g_params), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_pmap_with_axis_name_matches_jit_on_one_device():
+  cfg = _ring()
+  state, train_step = _setup(cfg)
+  _, p_train_step = _setup(cfg, axis_name="batch")
+  batch = _batch(1, 8)
+  ref, _ = jax.jit(train_step)(state, batch)
+  rep = jax.tree.map(lambda x: x[None], state)
+  out, _ = jax.pmap(p_train_step, axis_name="batch")(rep, jax.tree.map(lambda x: x[None], batch))
+  for a, b in zip(jax.tree.leaves(ref.g_params), jax.tree.leaves(out.g_params), strict=True):
+    np.testing.assert_allclose(a, b[0], rtol=1e-5, atol=1e-6)
+
+
+def test_dcgan_conditional_step_with_batchnorm_updates_statistics():
+  cfg = base.tiny(base.get_base_config())
+  cfg.model.conditional = True
+  state, train_step = _setup(cfg, (8, 8, 1), num_classes=10)
+  batch = _batch(1, 8, (8, 8, 1))
+  batch["label"] = jnp.arange(8)[None] % 10
+  new, metrics = jax.jit(train_step)(state, batch)
+  assert int(metrics["nonfinite"]) == 0
+  changed = [
+    not np.array_equal(a, b)
+    for a, b in zip(jax.tree.leaves(state.g_vars), jax.tree.leaves(new.g_vars), strict=True)
+  ]
+  assert any(changed)
+
+
+def test_sample_z_distributions():
+  z = step.sample_z(jax.random.key(0), 4000, 3, "uniform")
+  assert float(z.min()) >= -1 and float(z.max()) <= 1
+  z = step.sample_z(jax.random.key(0), 4000, 3, "normal")
+  assert abs(float(z.std()) - 1) < 0.05
+  with pytest.raises(ValueError, match="normal"):
+    step.sample_z(jax.random.key(0), 2, 2, "cauchy")

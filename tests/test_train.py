@@ -1,0 +1,166 @@
+"""End-to-end runs of train_and_evaluate on tiny configs: outputs, resume, bad input."""
+
+import glob
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import dcgan_digits, gan_grid, gan_ring, wgan_gp_digits
+from gan_jax import data, train
+
+
+def _leaves(state):
+  return [np.asarray(x) for x in jax.tree.leaves(state.arrays())]
+
+
+def test_dcgan_digits_tiny_writes_every_output(tmp_path):
+  wd = str(tmp_path)
+  state = train.train_and_evaluate(dcgan_digits.get_config("tiny"), wd)
+  assert int(state.step) == 4
+  assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2", "4"]
+  samples = sorted(os.listdir(os.path.join(wd, "samples")))
+  assert samples == ["step_0000002.png", "step_0000004.png"]
+  assert glob.glob(os.path.join(wd, "tensorboard", "events.out.tfevents.*"))
+  saved = json.load(open(os.path.join(wd, "config.json")))
+  assert saved["model"]["name"] == "dcgan" and saved["data"]["name"] == "digits"
+
+
+@pytest.mark.parametrize("module", [gan_grid, wgan_gp_digits])
+def test_other_experiments_run_tiny(tmp_path, module):
+  cfg = module.get_config("tiny")
+  cfg.train.num_steps = 2
+  state = train.train_and_evaluate(cfg, str(tmp_path))
+  assert int(state.step) == 2 and int(state.nonfinite_count) == 0
+
+
+def test_resume_continues_to_the_same_parameters(tmp_path):
+  cfg = gan_ring.get_config("tiny")
+  straight = train.train_and_evaluate(cfg, str(tmp_path / "a"))
+  cfg_half = gan_ring.get_config("tiny")
+  cfg_half.train.num_steps = 2
+  train.train_and_evaluate(cfg_half, str(tmp_path / "b"))
+  resumed = train.train_and_evaluate(cfg, str(tmp_path / "b"))
+  assert int(resumed.step) == 4
+  for a, b in zip(_leaves(straight), _leaves(resumed), strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_resume_refuses_a_config_that_changes_the_model(tmp_path):
+  cfg = gan_ring.get_config("tiny")
+  cfg.train.num_steps = 2
+  train.train_and_evaluate(cfg, str(tmp_path))
+  cfg.model.z_dim = 3
+  cfg.train.num_steps = 4
+  with pytest.raises(ValueError, match=r"model\.z_dim: saved 8, now 3"):
+    train.train_and_evaluate(cfg, str(tmp_path))
+
+
+def test_sample_and_eval_modes(tmp_path):
+  wd = str(tmp_path / "digits")
+  cfg = dcgan_digits.get_config("tiny")
+  cfg.train.num_steps = 2
+  train.train_and_evaluate(cfg, wd)
+  paths = train.sample(cfg, wd)
+  assert set(paths) == {"grid", "interpolation", "truncation"}
+  assert all(os.path.exists(p) for p in paths.values())
+
+  wd = str(tmp_path / "ring")
+  cfg = gan_ring.get_config("tiny")
+  train.train_and_evaluate(cfg, wd)
+  result = train.evaluate_checkpoint(cfg, wd)
+  lines = [json.loads(x) for x in open(os.path.join(wd, "eval.jsonl"))]
+  assert lines[-1]["step"] == 4
+  for key in ("modes_covered", "high_quality_fraction", "reverse_kl"):
+    assert key in lines[-1] and key in result
+  assert lines[-1]["protocol"]["n_fake"] == cfg.eval.num_samples
+
+
+def test_sample_mode_without_checkpoint_is_a_clear_error(tmp_path):
+  with pytest.raises(FileNotFoundError, match="No checkpoint"):
+    train.sample(gan_ring.get_config("tiny"), str(tmp_path))
+
+
+class _PoisonedSource(data.Source):
+  """Wraps a source and makes step ``bad`` NaN."""
+
+  def __init__(self, inner, bad):
+    self.inner, self.bad, self.spec = inner, bad, inner.spec
+
+  def batch(self, step, n_critic=1):
+    b = self.inner.batch(step, n_critic)
+    if step == self.bad:
+      b["image"] = np.full_like(b["image"], np.nan)
+    return b
+
+
+@pytest.fixture
+def poisoned_step_3(monkeypatch):
+  real = data.build_source
+  monkeypatch.setattr(data, "build_source", lambda *a, **k: _PoisonedSource(real(*a, **k), 3))
+
+
+def test_nan_policy_stop_names_the_step_and_keeps_checkpoints(tmp_path, poisoned_step_3):
+  cfg = gan_ring.get_config("tiny")
+  cfg.train.num_steps = 6
+  with pytest.raises(train.NonFiniteError, match=r"at step 3 .*Last good checkpoint: 2"):
+    train.train_and_evaluate(cfg, str(tmp_path))
+  assert "2" in os.listdir(tmp_path / "checkpoints")
+
+
+def test_nan_policy_skip_drops_the_update_and_goes_on(tmp_path, poisoned_step_3):
+  cfg = gan_ring.get_config("tiny")
+  cfg.train.num_steps = 6
+  cfg.train.nan_policy = "skip"
+  state = train.train_and_evaluate(cfg, str(tmp_path))
+  assert int(state.step) == 6 and int(state.nonfinite_count) == 1
+  assert all(np.all(np.isfinite(x)) for x in _leaves(state))
+
+
+@pytest.mark.parametrize(
+  "field,value,match",
+  [
+    ("model.name", "resnet9", r"Unknown model 'resnet9'; valid models: \['dcgan', 'mlp'\]"),
+    ("loss.name", "wgan", r"Unknown loss 'wgan'; valid losses: \["),
+    ("loss.penalty", "gp", r"Unknown loss.penalty 'gp'"),
+    ("data.name", "cifar", r"Unknown dataset 'cifar'; valid datasets: \["),
+    ("optim.g.name", "adamw2", r"Unknown optimizer 'adamw2'"),
+    ("train.nan_policy", "ignore", r"valid: \['stop', 'skip'\]"),
+    ("model.dtype", "float8", r"Unknown model.dtype"),
+    ("optim.n_critic", 0, r"n_critic must be >= 1"),
+    ("train.steps_per_call", 3, r"must be a multiple of train.steps_per_call=3"),
+  ],
+)
+def test_bad_config_fails_before_training(tmp_path, field, value, match):
+  cfg = gan_ring.get_config("tiny")
+  section, key = field.rsplit(".", 1)
+  obj = cfg
+  for part in section.split("."):
+    obj = obj[part]
+  obj[key] = value
+  with pytest.raises(ValueError, match=match):
+    train.train_and_evaluate(cfg, str(tmp_path))
+  assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_gradient_penalty_with_batchnorm_critic_is_refused(tmp_path):
+  cfg = wgan_gp_digits.get_config("tiny")
+  cfg.model.d_norm = "batch"
+  with pytest.raises(ValueError, match="BatchNorm"):
+    train.train_and_evaluate(cfg, str(tmp_path))
+
+
+def test_unsupported_resolution_is_refused(tmp_path):
+  cfg = dcgan_digits.get_config("tiny")
+  cfg.data.resolution = 24
+  with pytest.raises(ValueError, match=r"resolutions|side in"):
+    train.train_and_evaluate(cfg, str(tmp_path))
+
+
+def test_unwritable_workdir_fails_at_start(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  with pytest.raises(OSError, match="not writable"):
+    train.train_and_evaluate(gan_ring.get_config("tiny"), str(blocker / "run"))
