@@ -16,5 +16,5 @@ def get_config(arg=None):
   c.model.name = "dcgan"
   c.model.width = 32
   c.model.z_dim = 64
-  c.train.num_steps = 2000
+  c.train.num_steps = 3000
   return base.finalize(c, arg)
