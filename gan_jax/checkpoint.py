@@ -2,16 +2,21 @@
 
 A checkpoint step directory holds two items: ``state`` (every array of the GANState:
 both players, the EMA generator, both optimizer states, model collections, the step)
-and ``meta`` (JSON: step, data position, the config). Saves are asynchronous; a newest
-step that fails to restore is reported and skipped in favour of the one before it.
+and ``meta`` (JSON: step, data position, the config, and a CRC32 of every array). Saves
+are asynchronous and atomic (written to a temporary directory, then renamed). A newest
+step that fails to restore, or whose arrays do not match their checksums (a flipped bit
+the storage layer would not notice), is reported and skipped for the one before it.
 """
 
 from __future__ import annotations
 
 import os
+import time
+import zlib
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -55,6 +60,7 @@ def save(
   force: bool = False,
 ) -> bool:
   """Starts saving ``state_arrays`` and ``meta`` at ``step``; returns whether it saved."""
+  meta = {**meta, "checksums": checksums(state_arrays)}
   return manager.save(
     step,
     args=ocp.args.Composite(
@@ -62,6 +68,19 @@ def save(
     ),
     force=force,
   )
+
+
+def checksums(arrays: dict[str, Any]) -> dict[str, int]:
+  """CRC32 of every array's bytes, keyed by its path in the tree.
+
+  Reads this process's first shard of each array: the state is replicated, so that is
+  the whole array on every process.
+  """
+  out = {}
+  for path, x in jax.tree_util.tree_flatten_with_path(arrays)[0]:
+    local = x.addressable_data(0) if isinstance(x, jax.Array) else x
+    out[jax.tree_util.keystr(path)] = zlib.crc32(np.ascontiguousarray(local).tobytes())
+  return out
 
 
 def restore_newest_good(
@@ -75,9 +94,11 @@ def restore_newest_good(
 
   Returns:
     ``(step, state_arrays, meta)``, or None when the directory holds no checkpoint.
+    Newer steps that failed are moved, not deleted, to ``WORKDIR/corrupt_checkpoints/``
+    so that the resumed run can write those steps again.
 
   Raises:
-    NoGoodCheckpointError: checkpoints exist but none restores; nothing is deleted.
+    NoGoodCheckpointError: checkpoints exist but none restores; nothing is moved.
   """
   manager.reload()
   steps = sorted(manager.all_steps(), reverse=True)
@@ -93,7 +114,13 @@ def restore_newest_good(
           state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
         ),
       )
-      return step, restored["state"], restored["meta"]
+      state, meta = restored["state"], restored["meta"]
+      expected = meta.get("checksums")
+      if expected is not None and checksums(state) != expected:
+        bad = [k for k, v in checksums(state).items() if expected.get(k) != v]
+        raise ValueError(f"checksum mismatch in {len(bad)} array(s), first {bad[0]}")
+      _set_aside(manager, [s for s in steps if s > step])
+      return step, state, meta
     except Exception as e:  # noqa: BLE001 (any failure means: try an older step)
       msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
       logging.warning(
@@ -107,3 +134,18 @@ def restore_newest_good(
     f"No checkpoint in {manager.directory} could be restored (nothing was deleted):\n  "
     + "\n  ".join(failures)
   )
+
+
+def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
+  """Moves unreadable step directories out of the manager's directory, keeping them."""
+  if not steps or jax.process_index() != 0:
+    return
+  root = os.path.dirname(os.fspath(manager.directory))
+  dest = os.path.join(root, "corrupt_checkpoints")
+  os.makedirs(dest, exist_ok=True)
+  for step in steps:
+    src = os.path.join(os.fspath(manager.directory), str(step))
+    target = os.path.join(dest, f"{step}.{time.strftime('%Y%m%d-%H%M%S')}")
+    os.rename(src, target)
+    logging.warning("Moved unreadable checkpoint %s to %s", src, target)
+  manager.reload()

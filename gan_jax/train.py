@@ -426,14 +426,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
         _write_samples(setup, end, writer)
       if crossed(tc.eval_every, s, end):
         _evaluate(setup, end, writer)
-      if crossed(tc.checkpoint_every, s, end) or end == tc.num_steps:
-        handle(*pending)
+      if crossed(tc.checkpoint_every, s, end) or end == tc.num_steps or preempted.is_set():
+        handle(*pending)  # Never checkpoint a state whose update was non-finite.
         pending = None
         save(end, force=True)
       if preempted.is_set():
-        handle(*pending) if pending else None
-        pending = None
-        save(end, force=True)
         setup.manager.wait_until_finished()
         logging.warning(
           "SIGTERM: saved a checkpoint at step %d; run the same command to continue.", end
