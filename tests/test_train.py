@@ -164,3 +164,24 @@ def test_unwritable_workdir_fails_at_start(tmp_path):
   blocker.write_text("not a directory")
   with pytest.raises(OSError, match="not writable"):
     train.train_and_evaluate(gan_ring.get_config("tiny"), str(blocker / "run"))
+
+
+def test_full_workdir_fails_at_start(tmp_path, monkeypatch):
+  def no_space(fd):
+    raise OSError(28, "No space left on device")
+
+  monkeypatch.setattr(train.os, "fsync", no_space)
+  with pytest.raises(OSError, match="not writable .*No space left on device"):
+    train.train_and_evaluate(gan_ring.get_config("tiny"), str(tmp_path / "run"))
+
+
+def test_allow_config_change_overrides_the_drift_check(tmp_path):
+  cfg = gan_ring.get_config("tiny")
+  cfg.train.num_steps = 2
+  train.train_and_evaluate(cfg, str(tmp_path))
+  cfg.loss.name = "hinge"  # same shapes, other semantics
+  cfg.train.num_steps = 4
+  with pytest.raises(ValueError, match="loss.name: saved 'non_saturating', now 'hinge'"):
+    train.train_and_evaluate(cfg, str(tmp_path))
+  cfg.train.allow_config_change = True
+  assert int(train.train_and_evaluate(cfg, str(tmp_path)).step) == 4

@@ -1,0 +1,136 @@
+"""Times the compiled train_step: ``python -m gan_jax.benchmark --config=experiments/X.py``.
+
+The step runs on synthetic batches of the config's shapes (no input pipeline), after a
+warm-up, and the last line printed is one JSON object:
+
+  images_per_sec   generated images per second (global batch / step time)
+  step_ms          median wall time of one training step (one call / steps per call)
+  call_ms          median wall time of one compiled call (``train.steps_per_call`` steps)
+  compile_s        lowering + compilation time of the step
+  gflop_per_step   XLA's cost analysis of one call (all devices)
+  achieved_gflops  gflop_per_step / median step time
+  peak_memory_mb   peak device memory where the backend reports it (GPU, TPU), else null
+  device           device kind and count
+  mfu              achieved / peak dense FLOP/s of the device for model.dtype, where known
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from gan_jax import data, models, parallel, step, train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+flags.DEFINE_integer("steps", 20, "Timed calls of the compiled step.")
+flags.DEFINE_integer("warmup", 3, "Untimed calls after compilation.")
+flags.mark_flags_as_required(["config"])
+
+# Dense peak FLOP/s by (device kind prefix, compute dtype); figures from vendor data sheets.
+PEAK_FLOPS = {
+  ("NVIDIA H100", "bfloat16"): 989e12,
+  ("NVIDIA H100", "float32"): 494.7e12,  # TF32 tensor cores (XLA's default f32 matmuls)
+  ("NVIDIA H200", "bfloat16"): 989e12,
+  ("NVIDIA H200", "float32"): 494.7e12,
+  ("NVIDIA A100", "bfloat16"): 312e12,
+  ("NVIDIA A100", "float32"): 156e12,
+  ("TPU v4", "bfloat16"): 275e12,
+  ("TPU v5 lite", "bfloat16"): 197e12,
+  ("TPU v5p", "bfloat16"): 459e12,
+}
+
+
+def _peak(device_kind: str, dtype: str) -> float | None:
+  for (kind, dt), flops in PEAK_FLOPS.items():
+    if device_kind.startswith(kind) and dt == dtype:
+      return flops
+  return None
+
+
+def run(config, steps: int = 20, warmup: int = 3) -> dict:
+  """Builds the step for ``config``, times ``steps`` calls and returns the result dict."""
+  train.validate_config(config)
+  spec = data.build_source(config.data, config.seed).spec
+  num_classes = spec.num_classes if config.model.get("conditional", False) else 0
+  mesh = parallel.make_mesh()
+  parallel.check_batch_size(config.data.batch_size, mesh)
+  g, d = models.build_models(config.model, spec.sample_shape, num_classes)
+  g_tx, d_tx = step.make_optimizer(config.optim.g), step.make_optimizer(config.optim.d)
+  rep = parallel.replicated(mesh)
+
+  def init(key):
+    return step.init_state(
+      key, g, d, g_tx, d_tx, spec.sample_shape, config.model.z_dim, num_classes
+    )
+
+  state = jax.jit(init, out_shardings=rep)(jax.random.key(config.seed))
+  k, n_critic, b = config.train.steps_per_call, config.optim.n_critic, config.data.batch_size
+  rng = np.random.default_rng(0)
+  local = {
+    "image": np.clip(rng.normal(size=(k, n_critic, b, *spec.sample_shape)), -1, 1).astype(
+      np.float32
+    ),
+    "label": rng.integers(0, max(num_classes, 1), size=(k, n_critic, b)).astype(np.int32),
+  }
+  batch = parallel.to_global(local, mesh, batch_axis=2)
+  train_step = step.make_train_step(g, d, step.StepConfig.from_config(config, num_classes))
+  shardings = dict(in_shardings=(rep, parallel.batch_sharding(mesh, 2)), out_shardings=(rep, rep))
+  jitted = jax.jit(step.make_multi_step(train_step, k), donate_argnums=0, **shardings)
+  t0 = time.perf_counter()
+  compiled = jitted.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t0
+  # XLA counts a loop body once, so the FLOPs come from the one-iteration program.
+  one = jax.tree.map(lambda x: x[:1], batch)
+  cost = jax.jit(step.make_multi_step(train_step, 1), **shardings).lower(state, one)
+  cost = cost.compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get("flops", 0.0)) if cost else 0.0
+
+  for _ in range(warmup):
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready(state)
+  times = []
+  for _ in range(steps):
+    t = time.perf_counter()
+    state, metrics = compiled(state, batch)
+    jax.block_until_ready((state, metrics))
+    times.append(time.perf_counter() - t)
+  call_s = statistics.median(times)
+  step_s = call_s / k
+  dev = jax.devices()[0]
+  stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+  peak_mb = stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
+  achieved = flops / step_s
+  peak = _peak(dev.device_kind, config.model.dtype)
+  return {
+    "images_per_sec": b / step_s,
+    "step_ms": 1000 * step_s,
+    "call_ms": 1000 * call_s,
+    "compile_s": compile_s,
+    "gflop_per_step": flops / 1e9,
+    "achieved_gflops": achieved / 1e9,
+    "peak_memory_mb": peak_mb,
+    "device": f"{jax.device_count()} x {dev.device_kind}",
+    "mfu": achieved / (peak * jax.device_count()) if peak else None,
+    "batch_size": b,
+    "steps_per_call": k,
+    "n_critic": n_critic,
+    "dtype": config.model.dtype,
+  }
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  print(json.dumps(run(FLAGS.config, FLAGS.steps, FLAGS.warmup)), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
