@@ -14,9 +14,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "digits"  # digits | lfw | ring | grid
+  c.data.name = "digits"  # digits | lfw | ring | grid | synthetic
   c.data.batch_size = 64  # global, over all devices and processes
   c.data.resolution = 32
+  c.data.channels = 3  # synthetic only; the other datasets fix their channels
+  c.data.num_classes = 0  # synthetic only
   c.data.random_flip = False
 
   c.model = ml_collections.ConfigDict()

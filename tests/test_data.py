@@ -244,9 +244,18 @@ def test_batch_size_must_divide_over_processes():
 
 
 def test_unknown_dataset_raises():
-  with pytest.raises(ValueError, match=r"cifar10.*digits.*grid.*lfw.*ring"):
+  with pytest.raises(ValueError, match=r"cifar10.*digits.*grid.*lfw.*ring.*synthetic"):
     build_source(_cfg("cifar10"), seed=0)
-  assert sorted(DATASETS) == ["digits", "grid", "lfw", "ring"]
+  assert sorted(DATASETS) == ["digits", "grid", "lfw", "ring", "synthetic"]
+
+
+def test_synthetic_source_has_the_configured_shape():
+  cfg = _cfg("synthetic", batch_size=8, resolution=16)
+  cfg.channels, cfg.num_classes = 3, 5
+  src = build_source(cfg, seed=0)
+  assert src.spec.sample_shape == (16, 16, 3) and src.spec.num_classes == 5
+  b = src.batch(0, 2)
+  assert b["image"].shape == (2, 8, 16, 16, 3) and b["label"].max() < 5
 
 
 # ------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 - ``lfw``: the 100 face crops (25x25 grayscale) of scikit-image's LFW subset.
 - ``ring`` / ``grid``: 2-D Gaussian mixtures of the PacGAN and VEEGAN papers (8 modes on
   the unit circle with sigma 0.01; 25 modes on a 5x5 grid with sigma 0.05).
+- ``synthetic``: uniform noise images of ``data.resolution`` and ``data.channels`` with
+  ``data.num_classes`` random labels, for benchmarks and shape checks (nothing to learn).
 """
 
 from __future__ import annotations
@@ -141,9 +143,20 @@ def _lfw(data_cfg, seed, pi, pc):
   return ArraySource(images, np.zeros(len(images)), 0, data_cfg, seed, pi, pc)
 
 
+def _synthetic(data_cfg, seed, pi, pc):
+  r, c = data_cfg.resolution, data_cfg.get("channels", 3)
+  n = max(2 * data_cfg.batch_size, 256)
+  rng = np.random.default_rng(seed)
+  images = rng.uniform(-1, 1, size=(n, r, r, c)).astype(np.float32)
+  num_classes = data_cfg.get("num_classes", 0)
+  labels = rng.integers(0, max(num_classes, 1), size=n)
+  return ArraySource(images, labels, num_classes, data_cfg, seed, pi, pc)
+
+
 EMBEDDED: dict[str, Callable[..., Source]] = {
   "digits": _digits,
   "lfw": _lfw,
   "ring": functools.partial(MixtureSource, "ring"),
   "grid": functools.partial(MixtureSource, "grid"),
+  "synthetic": _synthetic,
 }
