@@ -21,12 +21,12 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check gan_jax experiments tests
-	$(PY) -m ruff format --check gan_jax experiments tests
+	$(PY) -m ruff check gan_jax experiments tests benchmarks
+	$(PY) -m ruff format --check gan_jax experiments tests benchmarks
 
 format: $(STAMP)
-	$(PY) -m ruff check --fix gan_jax experiments tests
-	$(PY) -m ruff format gan_jax experiments tests
+	$(PY) -m ruff check --fix gan_jax experiments tests benchmarks
+	$(PY) -m ruff format gan_jax experiments tests benchmarks
 
 clean:
 	rm -rf $(VENV) runs
