@@ -7,8 +7,11 @@ convolution of that dilated input, which the CPU backend runs 15-70x slower than
 the forward pass (0.1-4 s against 7-50 ms per DCGAN-64 generator layer at batch
 64 on 2 cores), so it dominates a CPU training step.
 
-This module keeps XLA's forward pass and replaces the backward pass through a
-``jax.custom_vjp``. The identity it uses: per spatial
+The forward pass of a strided layer with 16 or more output channels runs as one
+stride-1 convolution per output phase (``_phase_conv_transpose``), which skips the
+zeros of the dilated input (1.6-1.7x faster on the 8x8 and 16x16 DCGAN-64 layers;
+thinner layers keep XLA's). The backward pass is replaced through a
+``jax.custom_vjp``. The identity it uses for the kernel gradient: per spatial
 axis, with stride ``s``, kernel size ``K`` and low padding ``pad_lo`` of the
 dilated input, output position ``o`` receives input position ``i`` through tap
 ``k`` exactly when ``o = s * i + pad_lo - k``, so
@@ -227,11 +230,69 @@ def _kernel_grad(
   return g[::-1, ::-1]
 
 
+def _phase_conv_transpose(
+  x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]
+) -> Array | None:
+  """The transposed convolution as ``s0 * s1`` stride-1 convolutions, one per output phase.
+
+  Output row ``s * q + a`` only meets the taps ``t = t0 + m * s`` with
+  ``t0 = (pad_lo - a) mod s``, reading input rows ``q + (a + t0 - pad_lo) / s + m``; so
+  each phase is an ordinary correlation of the undilated input with the sub-kernel
+  ``kernel[t0::s]``, and the phases interleave into the output (depth to space). XLA's
+  CPU convolution on the stride-dilated input instead multiplies by its zeros.
+
+  Returns:
+    The output, or None where the phases do not tile it evenly (the caller falls back).
+  """
+  n, h, w, _ = x.shape
+  co = kernel.shape[-1]
+  sizes, ks = (h, w), kernel.shape[:2]
+  outs = [(sizes[d] - 1) * strides[d] + 1 + sum(padding[d]) - ks[d] + 1 for d in range(2)]
+  if any(o % s or k < s for o, s, k in zip(outs, strides, ks, strict=True)):
+    return None
+  q = [o // s for o, s in zip(outs, strides, strict=True)]
+
+  def plan(d, a):
+    s, lo = strides[d], padding[d][0]
+    t0 = (lo - a) % s
+    m = -(-(ks[d] - t0) // s)
+    off = (a + t0 - lo) // s
+    return t0, (-off, q[d] + m - 1 + off - sizes[d], 0)
+
+  rows = []
+  for a in range(strides[0]):
+    t0a, pad_a = plan(0, a)
+    cols = []
+    for b in range(strides[1]):
+      t0b, pad_b = plan(1, b)
+      xp = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), pad_a, pad_b, (0, 0, 0)])
+      sub = kernel[t0a :: strides[0], t0b :: strides[1]]
+      cols.append(
+        lax.conv_general_dilated(xp, sub, (1, 1), "VALID", dimension_numbers=_DIMENSION_NUMBERS)
+      )
+    rows.append(jnp.stack(cols, axis=3))  # [N, Q0, Q1, s1, Co]
+  y = jnp.stack(rows, axis=2)  # [N, Q0, s0, Q1, s1, Co]
+  return y.reshape(n, q[0] * strides[0], q[1] * strides[1], co)
+
+
+# Below this many output channels the per-phase convolutions are too thin to beat XLA's
+# own (measured on the DCGAN layers: 3 channels 2x slower, 64 and up 1.6-1.7x faster).
+_PHASE_MIN_CHANNELS = 16
+
+
+def _forward(x, kernel, strides, padding):
+  if max(strides) > 1 and kernel.shape[-1] >= _PHASE_MIN_CHANNELS:
+    y = _phase_conv_transpose(x, kernel, strides, padding)
+    if y is not None:
+      return y
+  return lax.conv_transpose(x, kernel, strides, padding, dimension_numbers=_DIMENSION_NUMBERS)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv_transpose(
   x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]
 ) -> Array:
-  return lax.conv_transpose(x, kernel, strides, padding, dimension_numbers=_DIMENSION_NUMBERS)
+  return _forward(x, kernel, strides, padding)
 
 
 def _conv_transpose_fwd(x, kernel, strides, padding):
@@ -255,10 +316,12 @@ def conv_transpose(
   strides: Sequence[int] = (1, 1),
   padding: PaddingLike = "SAME",
 ) -> Array:
-  """2-D transposed convolution with XLA's forward pass and a fast kernel gradient.
+  """2-D transposed convolution with a fast forward pass and kernel gradient on CPU.
 
-  Returns exactly ``lax.conv_transpose(x, kernel, strides, padding,
-  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))``. The input gradient is the strided
+  Returns ``lax.conv_transpose(x, kernel, strides, padding,
+  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))`` up to float32 rounding: strided layers
+  with 16 or more output channels run as one stride-1 convolution per output phase
+  (``_phase_conv_transpose``), the others as XLA's own. The input gradient is the strided
   convolution XLA itself uses; the kernel gradient is the same quantity as XLA's,
   computed as one large matrix product (see the module docstring), accumulated in
   float32 and cast to the kernel's dtype.
