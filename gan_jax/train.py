@@ -259,8 +259,6 @@ class _Progress:
     if self.tty:
       sys.stderr.write("\r" + line.ljust(100))
       sys.stderr.flush()
-      if step_ >= self.total:
-        sys.stderr.write("\n")
     elif force_log:
       logging.info(line)
 

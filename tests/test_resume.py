@@ -121,18 +121,19 @@ def _data_files(step_dir):
   return sorted(files, key=os.path.getsize)
 
 
+# Each damage hits every data file: the manifest may reference only some of them.
 def _missing_file(step_dir):
-  os.remove(_data_files(step_dir)[-1])
+  for f in _data_files(step_dir):
+    os.remove(f)
 
 
 def _truncated_file(step_dir):
-  f = _data_files(step_dir)[-1]
-  with open(f, "r+b") as fh:
-    fh.truncate(os.path.getsize(f) // 2)
+  for f in _data_files(step_dir):
+    with open(f, "r+b") as fh:
+      fh.truncate(os.path.getsize(f) // 2)
 
 
 def _bit_flip(step_dir):
-  # One flipped bit in each data file, so the files the manifest references are hit.
   for f in _data_files(step_dir):
     with open(f, "r+b") as fh:
       data = bytearray(fh.read())
