@@ -25,7 +25,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from gan_jax import data, models, parallel, step, train
+from gan_jax import parallel, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
@@ -56,40 +56,24 @@ def _peak(device_kind: str, dtype: str) -> float | None:
 
 def run(config, steps: int = 20, warmup: int = 3) -> dict:
   """Builds the step for ``config``, times ``steps`` calls and returns the result dict."""
-  train.validate_config(config)
-  spec = data.build_source(config.data, config.seed).spec
-  num_classes = spec.num_classes if config.model.get("conditional", False) else 0
-  mesh = parallel.make_mesh()
-  parallel.check_batch_size(config.data.batch_size, mesh)
-  g, d = models.build_models(config.model, spec.sample_shape, num_classes)
-  g_tx, d_tx = step.make_optimizer(config.optim.g), step.make_optimizer(config.optim.d)
-  rep = parallel.replicated(mesh)
-
-  def init(key):
-    return step.init_state(
-      key, g, d, g_tx, d_tx, spec.sample_shape, config.model.z_dim, num_classes
-    )
-
-  state = jax.jit(init, out_shardings=rep)(jax.random.key(config.seed))
+  setup = train.Setup(config, workdir=None)
+  spec, state, mesh = setup.source.spec, setup.state, setup.mesh
   k, n_critic, b = config.train.steps_per_call, config.optim.n_critic, config.data.batch_size
   rng = np.random.default_rng(0)
   local = {
     "image": np.clip(rng.normal(size=(k, n_critic, b, *spec.sample_shape)), -1, 1).astype(
       np.float32
     ),
-    "label": rng.integers(0, max(num_classes, 1), size=(k, n_critic, b)).astype(np.int32),
+    "label": rng.integers(0, max(setup.num_classes, 1), size=(k, n_critic, b)).astype(np.int32),
   }
   batch = parallel.to_global(local, mesh, batch_axis=2)
-  train_step = step.make_train_step(g, d, step.StepConfig.from_config(config, num_classes))
-  shardings = dict(in_shardings=(rep, parallel.batch_sharding(mesh, 2)), out_shardings=(rep, rep))
-  jitted = jax.jit(step.make_multi_step(train_step, k), donate_argnums=0, **shardings)
+  jitted = setup.train_step(k)
   t0 = time.perf_counter()
   compiled = jitted.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
   # XLA counts a loop body once, so the FLOPs come from the one-iteration program.
   one = jax.tree.map(lambda x: x[:1], batch)
-  cost = jax.jit(step.make_multi_step(train_step, 1), **shardings).lower(state, one)
-  cost = cost.compile().cost_analysis()
+  cost = jax.jit(setup.train_step(1, jit=False)).lower(state, one).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops = float(cost.get("flops", 0.0)) if cost else 0.0
 

@@ -137,9 +137,14 @@ def config_drift(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
 
 
 class Setup:
-  """What every mode builds: input source, mesh, models, initial state, checkpoints."""
+  """What every mode builds: input source, mesh, models, initial state, checkpoints.
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, async_save: bool = True):
+  With ``workdir=None`` (the benchmark) no checkpoint manager is made.
+  """
+
+  def __init__(
+    self, config: ml_collections.ConfigDict, workdir: str | None, async_save: bool = True
+  ):
     validate_config(config)
     self.config = config
     self.workdir = workdir
@@ -167,8 +172,27 @@ class Setup:
     self.rep = parallel.replicated(self.mesh)
     # Created already replicated on every device, never assembled on the host.
     self.state = jax.jit(init, out_shardings=self.rep)(jax.random.key(config.seed))
-    self.manager = checkpoint.make_manager(
-      workdir, config.train.keep_checkpoints, config.train.get("keep_period") or None, async_save
+    if workdir is not None:
+      self.manager = checkpoint.make_manager(
+        workdir, config.train.keep_checkpoints, config.train.get("keep_period") or None, async_save
+      )
+
+  def train_step(self, steps_per_call: int, jit: bool = True):
+    """The step over ``[steps_per_call, n_critic, B, ...]`` batches, jitted with shardings.
+
+    Returns the jitted function (donating the state), or the pure one with ``jit=False``.
+    """
+    step_cfg = step.StepConfig.from_config(self.config, self.num_classes)
+    fn = step.make_multi_step(
+      step.make_train_step(self.generator, self.discriminator, step_cfg), steps_per_call
+    )
+    if not jit:
+      return fn
+    return jax.jit(
+      fn,
+      in_shardings=(self.rep, parallel.batch_sharding(self.mesh, 2)),
+      out_shardings=(self.rep, self.rep),
+      donate_argnums=0,
     )
 
   def restore(self) -> dict | None:
@@ -355,16 +379,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
       f.write(config.to_json_best_effort(indent=2))
 
   # ---- The compiled step ---------------------------------------------------------------
-  step_cfg = step.StepConfig.from_config(config, setup.num_classes)
-  train_step = step.make_multi_step(
-    step.make_train_step(setup.generator, setup.discriminator, step_cfg), k
-  )
-  p_step = jax.jit(
-    train_step,
-    in_shardings=(setup.rep, parallel.batch_sharding(setup.mesh, 2)),
-    out_shardings=(setup.rep, setup.rep),
-    donate_argnums=0,
-  )
+  p_step = setup.train_step(k)
 
   def save(s: int, force: bool = False) -> None:
     meta = {"step": s, "data_position": s, "config": json.loads(config.to_json_best_effort())}
