@@ -440,7 +440,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
       if crossed(tc.eval_every, s, end):
         _evaluate(setup, end, writer)
       if crossed(tc.checkpoint_every, s, end) or end == tc.num_steps or preempted.is_set():
-        handle(*pending)  # Never checkpoint a state whose update was non-finite.
+        handle(*pending)  # Apply the NaN policy before anything is saved.
         pending = None
         save(end, force=True)
       if preempted.is_set():
@@ -452,9 +452,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
     if pending is not None:
       handle(*pending)
     progress.done()
-    if not preempted.is_set() and tc.num_steps > start and jax.process_index() == 0:
-      path = _write_samples(setup, tc.num_steps, writer)
-      logging.info("Final samples: %s", path)
+    final_written = crossed(tc.sample_every, tc.num_steps - k, tc.num_steps)
+    if (
+      not (preempted.is_set() or final_written)
+      and tc.num_steps > start
+      and jax.process_index() == 0
+    ):
+      _write_samples(setup, tc.num_steps, writer)
+    if not preempted.is_set() and tc.num_steps > start:
+      logging.info(
+        "Final samples: %s", os.path.join(workdir, "samples", f"step_{tc.num_steps:07d}.png")
+      )
   finally:
     setup.manager.wait_until_finished()
     setup.manager.close()
