@@ -298,22 +298,24 @@ def _prefetch(
   q: queue.Queue = queue.Queue(maxsize=depth)
   stop_flag = threading.Event()
 
+  def put(item) -> bool:
+    while not stop_flag.is_set():
+      try:
+        q.put(item, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
   def worker():
     try:
       for s in range(start, stop, k):
         parts = [source.batch(s + i, n_critic) for i in range(k)]
         local = {key: np.stack([p[key] for p in parts]) for key in parts[0]}
-        glob = parallel.to_global(local, mesh, batch_axis=2)
-        while not stop_flag.is_set():
-          try:
-            q.put((s, glob), timeout=0.1)
-            break
-          except queue.Full:
-            continue
-        if stop_flag.is_set():
+        if not put((s, parallel.to_global(local, mesh, batch_axis=2))):
           return
     except BaseException as e:  # noqa: BLE001 (re-raised in the consumer)
-      q.put((None, e))
+      put((None, e))
 
   thread = threading.Thread(target=worker, daemon=True)
   thread.start()
@@ -324,7 +326,10 @@ def _prefetch(
         raise item
       yield s, item
   finally:
+    # Join the worker: a daemon thread still inside XLA when the interpreter exits aborts
+    # the process ("terminate called ... exception not rethrown").
     stop_flag.set()
+    thread.join()
 
 
 def _make_writer(workdir: str):
@@ -426,8 +431,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
     else:
       progress.update(end, m)
 
+  batches = _prefetch(setup.source, setup.mesh, start, tc.num_steps, k, n_critic)
   try:
-    for s, batch in _prefetch(setup.source, setup.mesh, start, tc.num_steps, k, n_critic):
+    for s, batch in batches:
       setup.state, metrics = p_step(setup.state, batch)
       end = s + k
       if s == start:
@@ -464,6 +470,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
         "Final samples: %s", os.path.join(workdir, "samples", f"step_{tc.num_steps:07d}.png")
       )
   finally:
+    batches.close()
     setup.manager.wait_until_finished()
     setup.manager.close()
     if writer is not None:
