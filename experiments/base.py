@@ -59,6 +59,11 @@ def get_base_config() -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 2500
+
+  c.parallel = ml_collections.ConfigDict()
+  # jit: one program over a mesh of all devices (batch sharded, state replicated).
+  # pmap: the same step per device, gradients and BatchNorm statistics averaged by pmean.
+  c.parallel.strategy = "jit"
   return c
 
 

@@ -5,6 +5,11 @@
     --mode=eval    evaluate the newest good checkpoint; appends to DIR/eval.jsonl
 
 Override any config field with ``--config.a.b=value``; ``--config=...py:tiny`` shrinks it.
+
+Several processes (multi-host): on TPU VM pod slices, SLURM or Open MPI pass
+``--distributed`` and JAX finds its peers; elsewhere give every process
+``--coordinator_address=HOST:PORT --num_processes=N --process_id=I``. Each process reads
+its own shard of the data; only process 0 writes logs, images and eval files.
 """
 
 import logging as py_logging
@@ -13,12 +18,19 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from gan_jax import train
+from gan_jax import parallel, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
 flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "What to do.")
+flags.DEFINE_bool(
+  "distributed", False, "Start JAX's multi-process runtime, detecting the cluster itself."
+)
+flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (with --coordinator_address).")
+flags.DEFINE_integer("process_id", None, "This process's index (with --coordinator_address).")
+flags.DEFINE_bool("cpu_collectives", False, "Cross-process collectives on CPU devices (gloo).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -33,6 +45,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   py_logging.getLogger("absl").addFilter(_QuietLibraries())
+  if FLAGS.distributed or FLAGS.coordinator_address:
+    parallel.initialize_distributed(
+      FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id, FLAGS.cpu_collectives
+    )
+  if jax.process_index() != 0:  # one set of logs: the other processes report only problems
+    logging.set_verbosity(logging.WARNING)
   logging.info(
     "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
   )

@@ -41,3 +41,84 @@ def to_global(
   """Assembles each process's share into global arrays sharded on ``batch_axis``."""
   sharding = batch_sharding(mesh, batch_axis)
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}
+
+
+# --------------------------------------------------------------------------------------
+# pmap layout: the same pure step under ``jax.pmap``, one replica per local device.
+# --------------------------------------------------------------------------------------
+
+STRATEGIES = ("jit", "pmap")
+
+
+def local_mesh() -> Mesh:
+  """A 1-D mesh over this process's devices, in ``jax.pmap``'s device order."""
+  return Mesh(np.asarray(jax.local_devices()), (DATA_AXIS,))
+
+
+def stack_replicas(tree, mesh: Mesh):
+  """Replicated global arrays -> ``[n_local_devices, ...]`` arrays, one copy per device.
+
+  Each device's slice is the copy it already holds, so nothing moves between devices.
+  """
+  sharding = NamedSharding(mesh, P(DATA_AXIS))
+  order = {d: i for i, d in enumerate(mesh.devices.flat)}
+
+  def stack(x):
+    shards = sorted(x.addressable_shards, key=lambda s: order[s.device])
+    return jax.make_array_from_single_device_arrays(
+      (len(shards), *x.shape), sharding, [s.data[None] for s in shards]
+    )
+
+  return jax.tree.map(stack, tree)
+
+
+def unstack_replicas(tree, sharding: NamedSharding):
+  """``[n_local_devices, ...]`` replicas -> replicated global arrays (the first replica)."""
+  return jax.tree.map(lambda x: jax.device_put(x.addressable_data(0)[0], sharding), tree)
+
+
+def to_pmap_batch(
+  local_batch: dict[str, np.ndarray], mesh: Mesh, batch_axis: int
+) -> dict[str, jax.Array]:
+  """Splits this process's batch over its devices: ``[..., B, ...] -> [n_dev, ..., B/n, ...]``."""
+  n = mesh.devices.size
+  sharding = NamedSharding(mesh, P(DATA_AXIS))
+  out = {}
+  for k, v in local_batch.items():
+    shape = v.shape
+    v = v.reshape(*shape[:batch_axis], n, shape[batch_axis] // n, *shape[batch_axis + 1 :])
+    out[k] = jax.device_put(np.moveaxis(v, batch_axis, 0), sharding)
+  return out
+
+
+# --------------------------------------------------------------------------------------
+# Multi-host start-up.
+# --------------------------------------------------------------------------------------
+
+
+def initialize_distributed(
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+  cpu_collectives: bool = False,
+) -> bool:
+  """Starts JAX's multi-process runtime; returns whether it did.
+
+  With a coordinator address (GPU clusters, or localhost for tests) the three values are
+  passed on; with none, ``jax.distributed.initialize()`` detects the cluster itself (TPU
+  VM pod slices, SLURM, Open MPI). Call it before anything touches a device.
+
+  Args:
+    coordinator_address: ``host:port`` of process 0, or None to auto-detect.
+    num_processes: total number of processes.
+    process_id: this process's index in ``[0, num_processes)``.
+    cpu_collectives: use gloo for cross-process collectives on CPU devices.
+  """
+  if cpu_collectives:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(
+    coordinator_address=coordinator_address,
+    num_processes=num_processes,
+    process_id=process_id,
+  )
+  return True

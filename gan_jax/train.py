@@ -40,6 +40,7 @@ LOCKED_FIELDS = (
   "optim.ema_decay",
 )
 NAN_POLICIES = ("stop", "skip")
+PMAP_AXIS = "batch"  # the pmap axis name of parallel.strategy='pmap'
 
 
 class NonFiniteError(RuntimeError):
@@ -89,6 +90,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     )
   if config.data.batch_size < 1:
     raise ValueError(f"data.batch_size must be positive; got {config.data.batch_size}")
+  strategy = _strategy(config)
+  if strategy not in parallel.STRATEGIES:
+    raise ValueError(f"Unknown parallel.strategy {strategy!r}; valid: {list(parallel.STRATEGIES)}")
+
+
+def _strategy(config: ml_collections.ConfigDict) -> str:
+  return config.get("parallel", {}).get("strategy", "jit")
 
 
 def check_workdir(workdir: str) -> None:
@@ -148,12 +156,14 @@ class Setup:
     validate_config(config)
     self.config = config
     self.workdir = workdir
+    self.strategy = _strategy(config)
     self.source = data.build_source(
       config.data, config.seed, jax.process_index(), jax.process_count()
     )
     spec = self.source.spec
     self.num_classes = spec.num_classes if config.model.get("conditional", False) else 0
     self.mesh = parallel.make_mesh()
+    self.local_mesh = parallel.local_mesh()
     parallel.check_batch_size(config.data.batch_size, self.mesh)
     self.generator, self.discriminator = models.build_models(
       config.model, spec.sample_shape, self.num_classes
@@ -178,10 +188,16 @@ class Setup:
       )
 
   def train_step(self, steps_per_call: int, jit: bool = True):
-    """The step over ``[steps_per_call, n_critic, B, ...]`` batches, jitted with shardings.
+    """The step over ``[steps_per_call, n_critic, B, ...]`` batches, compiled.
 
-    Returns the jitted function (donating the state), or the pure one with ``jit=False``.
+    Under ``parallel.strategy='jit'`` (the default) the step is jitted with the batch
+    sharded over the mesh and the state replicated; under ``'pmap'`` the same pure step
+    runs per device with gradients and BatchNorm statistics averaged over ``PMAP_AXIS``.
+    Either way the compiled function takes ``(self.run_state(state), self.device_batch(b))``
+    and donates the state. ``jit=False`` returns the pure (jit-strategy) function.
     """
+    if self.strategy == "pmap" and jit:
+      return self._pmap_step(steps_per_call)
     step_cfg = step.StepConfig.from_config(self.config, self.num_classes)
     fn = step.make_multi_step(
       step.make_train_step(self.generator, self.discriminator, step_cfg), steps_per_call
@@ -194,6 +210,38 @@ class Setup:
       out_shardings=(self.rep, self.rep),
       donate_argnums=0,
     )
+
+  def _pmap_step(self, steps_per_call: int):
+    g, d = models.build_models(
+      self.config.model, self.source.spec.sample_shape, self.num_classes, axis_name=PMAP_AXIS
+    )
+    step_cfg = step.StepConfig.from_config(self.config, self.num_classes, axis_name=PMAP_AXIS)
+    fn = step.make_multi_step(step.make_train_step(g, d, step_cfg), steps_per_call)
+    pmapped = jax.pmap(fn, axis_name=PMAP_AXIS, donate_argnums=0)
+
+    def run(state, batch):
+      state, metrics = pmapped(state, batch)
+      return state, jax.tree.map(lambda m: m[0], metrics)  # averaged over devices already
+
+    return run
+
+  def device_batch(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    """This process's ``[k, n_critic, B_local, ...]`` batch, placed for the strategy."""
+    if self.strategy == "pmap":
+      return parallel.to_pmap_batch(local, self.local_mesh, batch_axis=2)
+    return parallel.to_global(local, self.mesh, batch_axis=2)
+
+  def run_state(self, state: step.GANState) -> step.GANState:
+    """The state in the layout the compiled step takes (one replica a device for pmap)."""
+    if self.strategy == "pmap":
+      return parallel.stack_replicas(state, self.local_mesh)
+    return state
+
+  def host_state(self, run_state: step.GANState) -> step.GANState:
+    """The inverse of ``run_state``: replicated global arrays (checkpoints, sampling)."""
+    if self.strategy == "pmap":
+      return parallel.unstack_replicas(run_state, self.rep)
+    return run_state
 
   def restore(self) -> dict | None:
     """Restores the newest good checkpoint into ``self.state``; returns its meta or None."""
@@ -208,16 +256,22 @@ class Setup:
   def sample_fn(self, params=None):
     """``(key, n) -> samples`` from the EMA generator (inference mode), in batches."""
     params = params if params is not None else self.state.g_ema_params
-    gen = jax.jit(lambda p, v, z, y: step.generate(self.generator, p, v, z, y))
+    g_vars = self.state.g_vars
+    # Replicated in and out, so every process of a multi-host run takes part and holds
+    # the whole result.
+    gen = jax.jit(
+      lambda p, v, z, y: step.generate(self.generator, p, v, z, y), out_shardings=self.rep
+    )
     z_dim, dist = self.config.model.z_dim, self.config.model.z_dist
 
     def fn(key, n, z=None):
-      z = step.sample_z(key, n, z_dim, dist) if z is None else z
-      labels = (jnp.arange(n) % self.num_classes) if self.num_classes else None
+      z = np.asarray(step.sample_z(key, n, z_dim, dist) if z is None else z)
+      labels = (np.arange(n, dtype=np.int32) % self.num_classes) if self.num_classes else None
       out = []
       for i in range(0, n, 500):
-        y = labels[i : i + 500] if labels is not None else None
-        out.append(np.asarray(gen(params, self.state.g_vars, z[i : i + 500], y)))
+        zi = jax.device_put(z[i : i + 500], self.rep)
+        y = jax.device_put(labels[i : i + 500], self.rep) if labels is not None else None
+        out.append(np.asarray(gen(params, g_vars, zi, y).addressable_data(0)))
       return np.concatenate(out)
 
     return fn
@@ -244,7 +298,8 @@ def _write_samples(setup: Setup, step_: int, writer) -> str:
     image = sampling.make_grid(samples)
     scale = max(1, 256 // image.shape[0])
   path = os.path.join(setup.workdir, "samples", f"step_{step_:07d}.png")
-  sampling.save_image(path, image, scale)
+  if jax.process_index() == 0:  # every process computes (global arrays), one writes
+    sampling.save_image(path, image, scale)
   if writer is not None:
     writer.add_image("samples", np.transpose(image, (2, 0, 1)), step_)
   return path
@@ -292,7 +347,7 @@ class _Progress:
 
 
 def _prefetch(
-  source: data.Source, mesh, start: int, stop: int, k: int, n_critic: int, depth: int = 2
+  source: data.Source, place, start: int, stop: int, k: int, n_critic: int, depth: int = 2
 ):
   """Yields device batches ``[k, n_critic, B, ...]`` for steps start, start+k, ... ahead."""
   q: queue.Queue = queue.Queue(maxsize=depth)
@@ -312,7 +367,7 @@ def _prefetch(
       for s in range(start, stop, k):
         parts = [source.batch(s + i, n_critic) for i in range(k)]
         local = {key: np.stack([p[key] for p in parts]) for key in parts[0]}
-        if not put((s, parallel.to_global(local, mesh, batch_axis=2))):
+        if not put((s, place(local))):
           return
     except BaseException as e:  # noqa: BLE001 (re-raised in the consumer)
       put((None, e))
@@ -423,7 +478,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
       now = time.time()
       m["steps_per_sec"] = (end - last_log_step) / max(now - last_log_t, 1e-9)
       last_log_t, last_log_step = now, end
-      m["nonfinite_total"] = float(setup.state.nonfinite_count)
+      m["nonfinite_total"] = float(np.ravel(run_state.nonfinite_count.addressable_data(0))[0])
       if writer is not None:
         for key, v in m.items():
           writer.add_scalar(f"train/{key}", v, end)
@@ -431,23 +486,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
     else:
       progress.update(end, m)
 
-  batches = _prefetch(setup.source, setup.mesh, start, tc.num_steps, k, n_critic)
+  run_state = setup.run_state(setup.state)
+
+  def sync() -> None:  # setup.state <- the running state (for saving and sampling)
+    setup.state = setup.host_state(run_state)
+
+  batches = _prefetch(setup.source, setup.device_batch, start, tc.num_steps, k, n_critic)
   try:
     for s, batch in batches:
-      setup.state, metrics = p_step(setup.state, batch)
+      run_state, metrics = p_step(run_state, batch)
+      if setup.strategy == "jit":
+        setup.state = run_state  # the same arrays; the old ones were donated
       end = s + k
       if s == start:
         logging.info("First step compiled and dispatched in %.1fs", time.time() - compile_t0)
       if pending is not None:
         handle(*pending)
       pending = (end, metrics)
-      if crossed(tc.sample_every, s, end) and jax.process_index() == 0:
+      if crossed(tc.sample_every, s, end):
+        sync()
         _write_samples(setup, end, writer)
       if crossed(tc.eval_every, s, end):
+        sync()
         _evaluate(setup, end, writer)
       if crossed(tc.checkpoint_every, s, end) or end == tc.num_steps or preempted.is_set():
         handle(*pending)  # Apply the NaN policy before anything is saved.
         pending = None
+        sync()
         save(end, force=True)
       if preempted.is_set():
         setup.manager.wait_until_finished()
@@ -459,11 +524,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
       handle(*pending)
     progress.done()
     final_written = crossed(tc.sample_every, tc.num_steps - k, tc.num_steps)
-    if (
-      not (preempted.is_set() or final_written)
-      and tc.num_steps > start
-      and jax.process_index() == 0
-    ):
+    sync()
+    if not (preempted.is_set() or final_written) and tc.num_steps > start:
       _write_samples(setup, tc.num_steps, writer)
     if not preempted.is_set() and tc.num_steps > start:
       logging.info(

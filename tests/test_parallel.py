@@ -5,14 +5,16 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _python(code: str, devices: int, timeout: int = 300):
+def _python(code: str, devices: int, timeout: int = 300, args=()):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
   return subprocess.run(
-    [sys.executable, "-c", textwrap.dedent(code)],
+    [sys.executable, "-c", textwrap.dedent(code), *args],
     cwd=ROOT,
     env=env,
     capture_output=True,
@@ -37,31 +39,33 @@ def test_batch_that_does_not_divide_over_devices_fails_at_start(tmp_path):
   assert not os.path.exists(tmp_path / "checkpoints" / "2")
 
 
-def test_eight_devices_match_one_device(tmp_path):
-  code = f"""
-    import jax, numpy as np, sys
-    from experiments import gan_ring
-    from gan_jax import train
-    c = gan_ring.get_config("tiny")
+# Each run: (name, experiment, strategy). BatchNorm in the DCGAN (G and D), none in the MLP.
+_RUN = """
+import jax, numpy as np, sys
+from experiments import dcgan_digits, gan_ring
+from gan_jax import train
+out, strategies = sys.argv[1], sys.argv[2].split(",")
+for name, exp in (("mlp", gan_ring), ("dcgan", dcgan_digits)):
+  for strategy in strategies:
+    c = exp.get_config("tiny")
     c.data.batch_size = 16
-    s = train.train_and_evaluate(c, {str(tmp_path)!r} + "/" + sys.argv[1])
-    np.save({str(tmp_path)!r} + "/" + sys.argv[1] + ".npy",
-            np.concatenate([np.ravel(x) for x in jax.tree.leaves(s.g_params)]))
-    print("devices", len(jax.devices()), s.g_params["Dense_0"]["kernel"].sharding)
-  """
-  for n in (1, 8):
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n}"
-    r = subprocess.run(
-      [sys.executable, "-c", textwrap.dedent(code), f"d{n}"],
-      cwd=ROOT,
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=300,
-    )
+    c.train.sample_every = 0
+    c.parallel.strategy = strategy
+    s = train.train_and_evaluate(c, f"{out}/{name}_{strategy}")
+    leaves = jax.tree.leaves((s.g_params, s.d_params, s.g_ema_params, s.g_vars, s.d_vars))
+    np.save(f"{out}/{name}_{strategy}.npy", np.concatenate([np.ravel(x) for x in leaves]))
+print("devices", len(jax.devices()))
+"""
+
+
+def test_eight_devices_match_one_device_under_jit_and_pmap(tmp_path):
+  """Parameters, EMA and BatchNorm statistics after 4 steps agree across device counts."""
+  for n, strategies in ((1, "jit"), (8, "jit,pmap")):
+    r = _python(_RUN, devices=n, args=[str(tmp_path / f"d{n}"), strategies])
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"devices {n}" in r.stdout
-  one = __import__("numpy").load(tmp_path / "d1.npy")
-  eight = __import__("numpy").load(tmp_path / "d8.npy")
-  __import__("numpy").testing.assert_allclose(one, eight, rtol=1e-4, atol=1e-5)
+  for name in ("mlp", "dcgan"):
+    one = np.load(tmp_path / "d1" / f"{name}_jit.npy")
+    for strategy in ("jit", "pmap"):
+      eight = np.load(tmp_path / "d8" / f"{name}_{strategy}.npy")
+      np.testing.assert_allclose(eight, one, rtol=1e-4, atol=1e-5, err_msg=f"{name} {strategy}")

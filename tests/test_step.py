@@ -186,3 +186,27 @@ def test_sample_z_distributions():
   assert abs(float(z.std()) - 1) < 0.05
   with pytest.raises(ValueError, match="normal"):
     step.sample_z(jax.random.key(0), 2, 2, "cauchy")
+
+
+def test_bfloat16_computes_in_bf16_and_keeps_float32_state():
+  """model.dtype='bfloat16': activations in bf16; parameters, EMA and Adam moments float32."""
+  cfg = base.tiny(base.get_base_config())
+  cfg.model.dtype = "bfloat16"
+  shape = (8, 8, 1)
+  state, train_step = _setup(cfg, shape)
+  g, _ = models.build_models(cfg.model, shape, 0)
+  z = jnp.zeros((2, cfg.model.z_dim))
+  jaxpr = jax.make_jaxpr(lambda p: g.apply({"params": p, **state.g_vars}, z, train=False))(
+    state.g_params
+  )
+  eqns = [
+    e for e in jaxpr.jaxpr.eqns if e.primitive.name in ("dot_general", "conv_general_dilated")
+  ]
+  eqns += [e for e in jaxpr.jaxpr.eqns for j in e.params.values() if hasattr(j, "jaxpr")]
+  dtypes = {str(v.aval.dtype) for e in eqns for v in e.outvars}
+  assert dtypes == {"bfloat16"}, dtypes
+  state, metrics = jax.jit(train_step)(state, _batch(1, 8, shape))
+  floats = [x for x in jax.tree.leaves(state.arrays()) if jnp.issubdtype(x.dtype, jnp.floating)]
+  assert floats and all(x.dtype == jnp.float32 for x in floats)
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert int(state.nonfinite_count) == 0

@@ -1,0 +1,123 @@
+"""Two processes x two CPU devices on localhost against one process: one run, one set of logs.
+
+The processes find each other through ``jax.distributed`` (coordinator on 127.0.0.1) and
+run their collectives over gloo, as a GPU cluster would over its network.
+"""
+
+import glob
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = [
+  "--config=experiments/gan_ring.py:tiny",
+  "--config.data.batch_size=16",
+  "--config.train.log_every=1",
+]
+
+
+def _env(devices: int) -> dict:
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  return env
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _main(workdir, *extra):
+  return [sys.executable, "-m", "gan_jax.main", f"--workdir={workdir}", *CONFIG, *extra]
+
+
+def _two_processes(workdir, *extra):
+  port = _free_port()
+  procs = [
+    subprocess.Popen(
+      _main(
+        workdir,
+        f"--coordinator_address=127.0.0.1:{port}",
+        "--num_processes=2",
+        f"--process_id={i}",
+        "--cpu_collectives",
+        *extra,
+      ),
+      cwd=ROOT,
+      env=_env(2),
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+    )
+    for i in range(2)
+  ]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  for p, out in zip(procs, outs, strict=True):
+    assert p.returncode == 0, out[-3000:]
+  return outs
+
+
+def _one_process(workdir, *extra):
+  r = subprocess.run(
+    _main(workdir, *extra), cwd=ROOT, env=_env(4), capture_output=True, text=True, timeout=300
+  )
+  assert r.returncode == 0, r.stderr[-3000:]
+  return r.stderr
+
+
+_DUMP = """
+import jax, numpy as np, sys
+from experiments import gan_ring
+from gan_jax import train
+c = gan_ring.get_config("tiny")
+c.data.batch_size = 16
+setup = train.Setup(c, sys.argv[1], async_save=False)
+meta = setup.restore()
+setup.manager.close()
+s = setup.state
+leaves = jax.tree.leaves((s.g_params, s.d_params, s.g_ema_params, s.g_opt_state, s.d_opt_state))
+np.save(sys.argv[2], np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves]))
+print("step", int(s.step))
+"""
+
+
+def _params(workdir, out):
+  r = subprocess.run(
+    [sys.executable, "-c", textwrap.dedent(_DUMP), str(workdir), str(out)],
+    cwd=ROOT,
+    env=_env(1),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert r.returncode == 0, r.stderr[-3000:]
+  return np.load(out), int(r.stdout.split("step")[1])
+
+
+def test_two_processes_match_one_and_checkpoints_move_between_layouts(tmp_path):
+  multi, single = tmp_path / "multi", tmp_path / "single"
+  outs = _two_processes(multi)
+  _one_process(single)
+
+  # One set of logs: process 0 reports progress and writes files; process 1 stays quiet.
+  assert "step 4/4" in outs[0]
+  assert "step 4/4" not in outs[1]
+  assert len(glob.glob(str(multi / "tensorboard" / "*"))) == 1
+  assert os.path.exists(multi / "samples" / "step_0000004.png")
+
+  # The same parameters (up to the order of float32 sums), read back by one process.
+  p_multi, step_multi = _params(multi, tmp_path / "multi.npy")
+  p_single, step_single = _params(single, tmp_path / "single.npy")
+  assert step_multi == step_single == 4
+  np.testing.assert_allclose(p_multi, p_single, rtol=1e-4, atol=1e-5)
+
+  # A one-process checkpoint continues in the two-process layout.
+  outs = _two_processes(single, "--config.train.num_steps=6")
+  assert "Restored checkpoint at step 4" in outs[0]
+  assert _params(single, tmp_path / "continued.npy")[1] == 6
