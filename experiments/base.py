@@ -56,6 +56,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.train.num_samples = 64  # images in the fixed-z sample grid
   c.train.nan_policy = "stop"  # stop | skip
   c.train.allow_config_change = False
+  # Keep WORKDIR/best_checkpoint by this eval metric ("" off), e.g. "fid" with "min".
+  c.train.best_metric = ""
+  c.train.best_mode = "min"  # min | max
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 2500

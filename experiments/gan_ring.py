@@ -27,4 +27,6 @@ def get_config(arg=None):
   c.train.sample_every = 5000
   c.train.checkpoint_every = 5000
   c.train.eval_every = 5000
+  c.train.best_metric = "reverse_kl"  # WORKDIR/best_checkpoint: the lowest reverse KL
+  c.train.best_mode = "min"
   return base.finalize(c, arg)

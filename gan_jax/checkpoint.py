@@ -26,15 +26,20 @@ class NoGoodCheckpointError(RuntimeError):
 
 
 def make_manager(
-  workdir: str, max_to_keep: int = 3, keep_period: int | None = None, async_save: bool = True
+  workdir: str,
+  max_to_keep: int = 3,
+  keep_period: int | None = None,
+  async_save: bool = True,
+  subdir: str = "checkpoints",
 ) -> ocp.CheckpointManager:
-  """A CheckpointManager over ``WORKDIR/checkpoints`` with the ``state`` and ``meta`` items.
+  """A CheckpointManager over ``WORKDIR/<subdir>`` with the ``state`` and ``meta`` items.
 
   Args:
     workdir: the run's directory.
     max_to_keep: newest checkpoints kept.
     keep_period: also keep every step that is a multiple of this (None: none kept extra).
     async_save: write in a background thread while training continues.
+    subdir: ``checkpoints`` for the run, ``best_checkpoint`` for the best by a metric.
 
   Returns:
     The manager.
@@ -46,7 +51,7 @@ def make_manager(
     create=True,
   )
   return ocp.CheckpointManager(
-    os.path.abspath(os.path.join(workdir, "checkpoints")),
+    os.path.abspath(os.path.join(workdir, subdir)),
     options=options,
     item_names=("state", "meta"),
   )
@@ -104,21 +109,10 @@ def restore_newest_good(
   steps = sorted(manager.all_steps(), reverse=True)
   if not steps:
     return None
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
   failures = []
   for step in steps:
     try:
-      restored = manager.restore(
-        step,
-        args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-        ),
-      )
-      state, meta = restored["state"], restored["meta"]
-      expected = meta.get("checksums")
-      if expected is not None and checksums(state) != expected:
-        bad = [k for k, v in checksums(state).items() if expected.get(k) != v]
-        raise ValueError(f"checksum mismatch in {len(bad)} array(s), first {bad[0]}")
+      state, meta = _restore_verified(manager, step, target)
       _set_aside(manager, [s for s in steps if s > step])
       return step, state, meta
     except Exception as e:  # noqa: BLE001 (any failure means: try an older step)
@@ -134,6 +128,44 @@ def restore_newest_good(
     f"No checkpoint in {manager.directory} could be restored (nothing was deleted):\n  "
     + "\n  ".join(failures)
   )
+
+
+def _restore_verified(
+  manager: ocp.CheckpointManager, step: int, target: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+  restored = manager.restore(
+    step,
+    args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
+  )
+  state, meta = restored["state"], restored["meta"]
+  expected = meta.get("checksums")
+  if expected is not None and checksums(state) != expected:
+    bad = [k for k, v in checksums(state).items() if expected.get(k) != v]
+    raise ValueError(f"checksum mismatch in {len(bad)} array(s), first {bad[0]}")
+  return state, meta
+
+
+def restore_step(
+  manager: ocp.CheckpointManager, step: int, target: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Restores one named step, checksums verified; raises with the available steps if absent.
+
+  Returns:
+    ``(state_arrays, meta)``.
+  """
+  manager.reload()
+  if step not in manager.all_steps():
+    raise FileNotFoundError(
+      f"No checkpoint at step {step} in {manager.directory}; available: "
+      f"{sorted(manager.all_steps())}"
+    )
+  return _restore_verified(manager, step, target)
+
+
+def read_meta(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
+  """The ``meta`` item of one step (no arrays read)."""
+  return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
 
 def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:

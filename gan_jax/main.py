@@ -3,6 +3,7 @@
     --mode=train   train, or continue the newest good checkpoint in DIR (default)
     --mode=sample  sample grid, latent interpolation and truncation from the EMA generator
     --mode=eval    evaluate the newest good checkpoint; appends to DIR/eval.jsonl
+    --checkpoint=best|STEP   sample or evaluate the best (train.best_metric) or a given step
 
 Override any config field with ``--config.a.b=value``; ``--config=...py:tiny`` shrinks it.
 
@@ -24,6 +25,9 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
 flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "What to do.")
+flags.DEFINE_string(
+  "checkpoint", "newest", "For sample/eval: 'newest', 'best' (train.best_metric) or a step."
+)
 flags.DEFINE_bool(
   "distributed", False, "Start JAX's multi-process runtime, detecting the cluster itself."
 )
@@ -58,9 +62,9 @@ def main(argv):
   if FLAGS.mode == "train":
     train.train_and_evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == "sample":
-    train.sample(config, FLAGS.workdir)
+    train.sample(config, FLAGS.workdir, which=FLAGS.checkpoint)
   else:
-    train.evaluate_checkpoint(config, FLAGS.workdir)
+    train.evaluate_checkpoint(config, FLAGS.workdir, which=FLAGS.checkpoint)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     )
   if config.data.batch_size < 1:
     raise ValueError(f"data.batch_size must be positive; got {config.data.batch_size}")
+  if config.train.get("best_mode", "min") not in ("min", "max"):
+    raise ValueError(f"train.best_mode must be 'min' or 'max'; got {config.train.best_mode!r}")
   strategy = _strategy(config)
   if strategy not in parallel.STRATEGIES:
     raise ValueError(f"Unknown parallel.strategy {strategy!r}; valid: {list(parallel.STRATEGIES)}")
@@ -182,10 +184,50 @@ class Setup:
     self.rep = parallel.replicated(self.mesh)
     # Created already replicated on every device, never assembled on the host.
     self.state = jax.jit(init, out_shardings=self.rep)(jax.random.key(config.seed))
+    self.best_metric = config.train.get("best_metric", "")
+    self.best_value = None
+    self.manager = self.best_manager = None
     if workdir is not None:
       self.manager = checkpoint.make_manager(
         workdir, config.train.keep_checkpoints, config.train.get("keep_period") or None, async_save
       )
+      if self.best_metric:
+        self.best_manager = checkpoint.make_manager(
+          workdir, 1, None, async_save=False, subdir="best_checkpoint"
+        )
+        best_step = self.best_manager.latest_step()
+        if best_step is not None:
+          self.best_value = checkpoint.read_meta(self.best_manager, best_step)["value"]
+
+  def close(self) -> None:
+    """Waits for pending saves and closes the checkpoint managers."""
+    for m in (self.manager, self.best_manager):
+      if m is not None:
+        m.wait_until_finished()
+        m.close()
+
+  def keep_if_best(self, step_: int, result: dict[str, Any]) -> bool:
+    """Saves the state to ``WORKDIR/best_checkpoint`` when ``train.best_metric`` improved."""
+    if not self.best_metric:
+      return False
+    if self.best_metric not in result:
+      logging.warning(
+        "train.best_metric=%r is not among this evaluation's metrics %s.",
+        self.best_metric,
+        sorted(k for k in result if k != "protocol"),
+      )
+      return False
+    value = float(result[self.best_metric])
+    lower = self.config.train.get("best_mode", "min") == "min"
+    if self.best_value is not None and not (
+      value < self.best_value if lower else value > self.best_value
+    ):
+      return False
+    self.best_value = value
+    meta = {"step": step_, "metric": self.best_metric, "value": value}
+    checkpoint.save(self.best_manager, step_, self.state.arrays(), meta, force=True)
+    logging.info("New best %s = %.6g at step %d", self.best_metric, value, step_)
+    return True
 
   def train_step(self, steps_per_call: int, jit: bool = True):
     """The step over ``[steps_per_call, n_critic, B, ...]`` batches, compiled.
@@ -243,8 +285,33 @@ class Setup:
       return parallel.unstack_replicas(run_state, self.rep)
     return run_state
 
-  def restore(self) -> dict | None:
-    """Restores the newest good checkpoint into ``self.state``; returns its meta or None."""
+  def restore(self, which: str = "newest") -> dict | None:
+    """Restores a checkpoint into ``self.state``; returns its meta, or None if there is none.
+
+    Args:
+      which: ``newest`` (the newest good step), ``best`` (``WORKDIR/best_checkpoint``),
+        or a step number.
+    """
+    if which == "best":
+      if self.best_manager is None:
+        self.best_manager = checkpoint.make_manager(
+          self.workdir, 1, None, async_save=False, subdir="best_checkpoint"
+        )
+      manager = self.best_manager
+      if manager.latest_step() is None:
+        raise FileNotFoundError(
+          f"No best checkpoint in {manager.directory}: set train.best_metric and "
+          "train.eval_every when training."
+        )
+      arrays, meta = checkpoint.restore_step(manager, manager.latest_step(), self.state.arrays())
+      self.state = self.state.replace(**arrays)
+      logging.info("Restored the best checkpoint (%s): step %d", meta.get("metric"), meta["step"])
+      return meta
+    if which != "newest":
+      arrays, meta = checkpoint.restore_step(self.manager, int(which), self.state.arrays())
+      self.state = self.state.replace(**arrays)
+      logging.info("Restored checkpoint at step %d", int(which))
+      return meta
     found = checkpoint.restore_newest_good(self.manager, self.state.arrays())
     if found is None:
       return None
@@ -423,7 +490,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
     with open(saved_config) as f:
       drift = config_drift(json.load(f), config)
     if drift and not tc.get("allow_config_change", False):
-      setup.manager.close()
+      setup.close()
       raise ValueError(
         "The config differs from the one this workdir was trained with in fields that "
         "change shapes or semantics:\n  "
@@ -508,7 +575,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
         _write_samples(setup, end, writer)
       if crossed(tc.eval_every, s, end):
         sync()
-        _evaluate(setup, end, writer)
+        setup.keep_if_best(end, _evaluate(setup, end, writer))
       if crossed(tc.checkpoint_every, s, end) or end == tc.num_steps or preempted.is_set():
         handle(*pending)  # Apply the NaN policy before anything is saved.
         pending = None
@@ -533,8 +600,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
       )
   finally:
     batches.close()
-    setup.manager.wait_until_finished()
-    setup.manager.close()
+    setup.close()
     if writer is not None:
       writer.close()
     if old_handler is not None:
@@ -547,14 +613,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
 # --------------------------------------------------------------------------------------
 
 
-def _restored_setup(config, workdir) -> Setup:
+def _restored_setup(config, workdir, which: str = "newest") -> Setup:
   setup = Setup(config, workdir, async_save=False)
-  if setup.restore() is None:
-    setup.manager.close()
-    raise FileNotFoundError(
-      f"No checkpoint in {os.path.join(workdir, 'checkpoints')}; train first with "
-      f"--mode=train --workdir={workdir}."
-    )
+  try:
+    if setup.restore(which) is None:
+      raise FileNotFoundError(
+        f"No checkpoint in {os.path.join(workdir, 'checkpoints')}; train first with "
+        f"--mode=train --workdir={workdir}."
+      )
+  finally:
+    setup.close()
   return setup
 
 
@@ -564,14 +632,17 @@ def sample(
   rows: int = 8,
   cols: int = 8,
   psis: tuple[float, ...] = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0),
+  which: str = "newest",
 ) -> dict[str, str]:
   """Writes a grid, a slerp interpolation strip and truncated samples of the EMA generator.
+
+  Args:
+    which: the checkpoint: ``newest``, ``best`` or a step number.
 
   Returns:
     Paths of the written PNG files by kind.
   """
-  setup = _restored_setup(config, workdir)
-  setup.manager.close()
+  setup = _restored_setup(config, workdir, which)
   step_ = int(setup.state.step)
   fn = setup.sample_fn()
   key = jax.random.fold_in(_sample_key(config.seed), step_)
@@ -607,10 +678,15 @@ def sample(
   return paths
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Evaluates the newest good checkpoint's EMA generator and appends to eval.jsonl."""
-  setup = _restored_setup(config, workdir)
-  setup.manager.close()
+def evaluate_checkpoint(
+  config: ml_collections.ConfigDict, workdir: str, which: str = "newest"
+) -> dict[str, Any]:
+  """Evaluates a checkpoint's EMA generator and appends to eval.jsonl.
+
+  Args:
+    which: the checkpoint: ``newest`` (good one), ``best`` or a step number.
+  """
+  setup = _restored_setup(config, workdir, which)
   result = _evaluate(setup, int(setup.state.step), None)
   if not result:
     logging.warning("No evaluation is defined for dataset %r yet.", config.data.name)

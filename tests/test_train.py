@@ -185,3 +185,28 @@ def test_allow_config_change_overrides_the_drift_check(tmp_path):
     train.train_and_evaluate(cfg, str(tmp_path))
   cfg.train.allow_config_change = True
   assert int(train.train_and_evaluate(cfg, str(tmp_path)).step) == 4
+
+
+def test_best_checkpoint_follows_the_metric_and_named_steps_restore(tmp_path):
+  wd = str(tmp_path)
+  cfg = gan_ring.get_config("tiny")
+  cfg.train.num_steps = 8
+  cfg.train.eval_every = 2
+  cfg.train.keep_checkpoints = 10
+  train.train_and_evaluate(cfg, wd)
+  lines = [json.loads(x) for x in open(os.path.join(wd, "eval.jsonl"))]
+  assert [x["step"] for x in lines] == [2, 4, 6, 8]
+  kls = [x["reverse_kl"] for x in lines]
+  best = lines[int(np.argmin(kls))]  # the first of equal values is kept
+  assert os.listdir(os.path.join(wd, "best_checkpoint")) == [str(best["step"])]
+  assert train.evaluate_checkpoint(cfg, wd, which="best")["reverse_kl"] == best["reverse_kl"]
+  # A named step gives the value recorded at that step during training.
+  assert train.evaluate_checkpoint(cfg, wd, which="4")["reverse_kl"] == lines[1]["reverse_kl"]
+  with pytest.raises(FileNotFoundError, match="available: \\[2, 4, 6, 8\\]"):
+    train.evaluate_checkpoint(cfg, wd, which="5")
+
+  cfg.train.best_mode = "max"  # a resumed run starts from the saved best value
+  cfg.train.num_steps = 10
+  setup = train.Setup(cfg, wd)
+  assert setup.best_value == best["reverse_kl"]
+  setup.close()
