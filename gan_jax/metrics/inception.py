@@ -511,9 +511,9 @@ class InceptionExtractor:
       variables: network variables, as from ``convert_state_dict`` or ``load_variables``.
       resize: one of ``RESIZES``.
       devices: devices to shard the batch over; default ``jax.local_devices()``.
-      precision: convolution / matmul precision; ``"highest"`` (float32 throughout, the
-        default) is what agrees with PyTorch to 1e-4 on accelerators that would
-        otherwise use TF32 / bfloat16 passes.
+      precision: convolution / matmul precision. ``"highest"`` (the default) keeps
+        float32 arithmetic on GPUs / TPUs, whose default may use TF32 or bfloat16
+        passes; on CPU every setting computes in float32.
 
     Returns:
       An ``InceptionExtractor``.
@@ -553,25 +553,31 @@ class InceptionExtractor:
     """
     n_dev = self.num_devices
     batch_size = -(-max(1, batch_size) // n_dev) * n_dev
+    sharding = NamedSharding(self.mesh, P(_AXIS))
     pools, logits, done = [], [], 0
-    for i, (batch, n_real) in enumerate(_fixed_batches(images, batch_size)):
-      if self.resize == "clean_bicubic":
-        x = jax.device_put(resize_clean_bicubic(batch), self._network_input_sharding)
-      else:
-        x = self._bilinear(jax.device_put(batch, self._network_input_sharding))
-      p, lg = self._network(self.variables, x)
+    pending = None  # the previous batch's outputs, fetched after the next is dispatched
+
+    def fetch(p, lg, n_real):
       pools.append(np.asarray(p, np.float64)[:n_real])
       logits.append(np.asarray(lg, np.float64)[:n_real])
+
+    for i, (batch, n_real) in enumerate(_fixed_batches(images, batch_size)):
+      if self.resize == "clean_bicubic":
+        x = jax.device_put(resize_clean_bicubic(batch), sharding)
+      else:
+        x = self._bilinear(jax.device_put(batch, sharding))
+      out = (*self._network(self.variables, x), n_real)
+      if pending is not None:
+        fetch(*pending)
+      pending = out
       done += n_real
       if log_every and (i + 1) % log_every == 0:
         logging.info("inception features: %d images", done)
+    if pending is not None:
+      fetch(*pending)
     if not pools:
       return np.zeros((0, POOL_DIM)), np.zeros((0, NUM_CLASSES))
     return np.concatenate(pools), np.concatenate(logits)
-
-  @property
-  def _network_input_sharding(self) -> NamedSharding:
-    return NamedSharding(self.mesh, P(_AXIS))
 
 
 @functools.cache
