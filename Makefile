@@ -1,30 +1,37 @@
 # Each target is the only command a fresh machine needs: it creates .venv and installs
-# what it uses from pyproject.toml.
+# what it uses from pyproject.toml (the demo needs the core packages only; the tests also
+# need TensorFlow Datasets and the PyTorch reference implementations).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+CKSUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+CORE := $(VENV)/.core-$(CKSUM)
+FULL := $(VENV)/.full-$(CKSUM)
 WORKDIR ?= runs/dcgan_digits
 
 .PHONY: demo test lint format clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
-	rm -f $(VENV)/.installed-* && touch $@
+	$(PY) -m pip install -q -e .
+	rm -f $(VENV)/.core-* && touch $@
 
-demo: $(STAMP)
+$(FULL): $(CORE)
+	$(PY) -m pip install -q -e ".[test,tfds,reference]"
+	rm -f $(VENV)/.full-* && touch $@
+
+demo: $(CORE)
 	$(PY) -m gan_jax.main --config=experiments/dcgan_digits.py --workdir=$(WORKDIR)
 
-test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+test: $(FULL)
+	GAN_JAX_REQUIRE_REFERENCE=1 $(PY) -m pytest -n 2 -q
 
-lint: $(STAMP)
+lint: $(FULL)
 	$(PY) -m ruff check gan_jax experiments tests benchmarks
 	$(PY) -m ruff format --check gan_jax experiments tests benchmarks
 
-format: $(STAMP)
+format: $(FULL)
 	$(PY) -m ruff check --fix gan_jax experiments tests benchmarks
 	$(PY) -m ruff format gan_jax experiments tests benchmarks
 

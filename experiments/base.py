@@ -61,7 +61,14 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.train.best_mode = "min"  # min | max
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.num_samples = 2500
+  c.eval.num_samples = 2500  # generated samples per evaluation (n_fake)
+  # Inception metrics (FID, IS, KID, precision/recall, density/coverage) need converted
+  # weights: python -m gan_jax.metrics.convert_inception --src=PATH/pt_inception-...pth
+  c.eval.inception = False
+  c.eval.inception_path = ""  # "" -> $GAN_JAX_INCEPTION or ~/.cache/gan_jax/inception_fid.npz
+  c.eval.resize = "pytorch_fid_bilinear"  # pytorch_fid_bilinear | clean_bicubic
+  c.eval.num_real = 10000  # reference images (statistics cached per dataset and protocol)
+  c.eval.batch_size = 64
 
   c.parallel = ml_collections.ConfigDict()
   # jit: one program over a mesh of all devices (batch sharded, state replicated).

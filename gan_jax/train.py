@@ -374,12 +374,16 @@ def _write_samples(setup: Setup, step_: int, writer) -> str:
 
 def _evaluate(setup: Setup, step_: int, writer) -> dict[str, Any]:
   cfg = setup.config
-  result = evaluation.evaluate(
-    cfg.data.name,
-    setup.sample_fn(),
-    jax.random.fold_in(_sample_key(cfg.seed), 1),
-    cfg.eval.num_samples,
-  )
+  fn, key = setup.sample_fn(), jax.random.fold_in(_sample_key(cfg.seed), 1)
+  result = evaluation.evaluate(cfg.data.name, fn, key, cfg.eval.num_samples)
+  if cfg.eval.get("inception", False):
+    from gan_jax.metrics import inception_eval
+
+    scores = inception_eval.evaluate(cfg, fn, key)
+    protocol = {"inception": scores.pop("protocol")}
+    if "protocol" in result:
+      protocol[cfg.data.name] = result.pop("protocol")
+    result = {**result, **scores, "protocol": protocol}
   if result and jax.process_index() == 0:
     evaluation.append_jsonl(setup.workdir, {"step": step_, **result})
     if writer is not None:
@@ -387,6 +391,15 @@ def _evaluate(setup: Setup, step_: int, writer) -> dict[str, Any]:
         if isinstance(v, (int, float)) and np.isfinite(v):
           writer.add_scalar(f"eval/{k}", v, step_)
   return result
+
+
+def _check_inception_weights(config) -> None:
+  """Fails at start-up, not at the first evaluation, when the weights file is missing."""
+  from gan_jax.metrics import inception
+
+  path = config.eval.get("inception_path") or inception.default_weights_path()
+  if not os.path.exists(path):
+    inception.load_variables(path)  # raises with the conversion command
 
 
 class _Progress:
@@ -483,6 +496,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
   setup = Setup(config, workdir)
   tc = config.train
   k, n_critic = tc.steps_per_call, config.optim.n_critic
+
+  if config.eval.get("inception", False) and jax.process_index() == 0:
+    _check_inception_weights(config)
 
   # ---- Restore -------------------------------------------------------------------------
   saved_config = os.path.join(workdir, "config.json")

@@ -210,3 +210,32 @@ def test_best_checkpoint_follows_the_metric_and_named_steps_restore(tmp_path):
   setup = train.Setup(cfg, wd)
   assert setup.best_value == best["reverse_kl"]
   setup.close()
+
+
+def test_inception_metrics_without_weights_fail_at_start(tmp_path):
+  cfg = dcgan_digits.get_config("tiny")
+  cfg.eval.inception = True
+  cfg.eval.inception_path = str(tmp_path / "missing.npz")
+  with pytest.raises(FileNotFoundError, match="gan_jax.metrics.convert_inception"):
+    train.train_and_evaluate(cfg, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run" / "checkpoints" / "2")
+
+
+def test_periodic_inception_evaluation_records_its_protocol(tmp_path, monkeypatch):
+  from gan_jax.metrics import inception
+
+  monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path / "cache"))
+  weights = str(tmp_path / "inception.npz")
+  inception.save_variables(inception.random_variables(0), weights)
+  cfg = dcgan_digits.get_config("tiny")
+  cfg.train.num_steps = 2
+  cfg.train.eval_every = 2
+  cfg.train.best_metric = "fid"
+  cfg.eval.update(inception=True, inception_path=weights, num_real=8, num_samples=8, batch_size=8)
+  train.train_and_evaluate(cfg, str(tmp_path / "run"))
+  (line,) = [json.loads(x) for x in open(tmp_path / "run" / "eval.jsonl")]
+  for key in ("fid", "is", "kid", "precision", "recall", "density", "coverage", "digits_is"):
+    assert np.isfinite(line[key]), key
+  assert line["protocol"]["inception"]["n_real"] == 8
+  assert "digits" in line["protocol"]
+  assert os.listdir(tmp_path / "run" / "best_checkpoint") == ["2"]

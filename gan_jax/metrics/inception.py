@@ -267,6 +267,29 @@ def variable_shapes() -> dict[str, tuple[int, ...]]:
   return {k: tuple(s.shape) for k, s in _flatten(tree).items()}
 
 
+def random_variables(seed: int = 0) -> Variables:
+  """Random network variables (He-scaled kernels, positive BatchNorm scales and variances).
+
+  For tests and smoke runs of the evaluation pipeline without the published weights; the
+  numbers it gives are not FIDs.
+  """
+  rng = np.random.default_rng(seed)
+  out: dict = {}
+  for key, shape in variable_shapes().items():
+    *path, leaf = key.split("/")
+    node = out
+    for part in path:
+      node = node.setdefault(part, {})
+    if leaf == "kernel":
+      v = rng.normal(size=shape) * np.sqrt(2.0 / np.prod(shape[:-1]))
+    elif leaf in ("scale", "var"):
+      v = 0.5 + rng.uniform(size=shape)
+    else:
+      v = 0.2 * rng.normal(size=shape)
+    node[leaf] = v.astype(np.float32)
+  return out
+
+
 # ---------------------------------------------------------------------------------------
 # Weights: conversion from a PyTorch state_dict, .npz storage.
 
