@@ -39,6 +39,16 @@ def test_classifier_accuracy_and_disk_cache(cache, monkeypatch):
   assert np.mean(np.argmax(clf(x_test)[0], 1) == y_test) == pytest.approx(clf.accuracy)
   path = digits.cache_path(R)
   assert path.startswith(cache) and os.path.exists(path)
+  # Training is deterministic: a retraining gives the cached weights bit for bit.
+  for a, b in zip(
+    jax.tree.leaves(digits.train_classifier(R).params), jax.tree.leaves(clf.params), strict=True
+  ):
+    np.testing.assert_array_equal(a, b)
+  # A corrupt cache file is retrained and replaced.
+  with open(path, "wb") as f:
+    f.write(b"not msgpack")
+  digits._load_classifier.cache_clear()
+  assert digits.load_classifier(R).accuracy == clf.accuracy
   # A new process (emptied memory cache) reads the weights back instead of training again.
   digits._load_classifier.cache_clear()
   monkeypatch.setattr(digits, "train_classifier", lambda r: pytest.fail("retrained"))
