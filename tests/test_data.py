@@ -246,7 +246,7 @@ def test_batch_size_must_divide_over_processes():
 def test_unknown_dataset_raises():
   with pytest.raises(ValueError, match=r"cifar10.*digits.*grid.*lfw.*ring.*synthetic"):
     build_source(_cfg("cifar10"), seed=0)
-  assert sorted(DATASETS) == ["digits", "grid", "lfw", "ring", "synthetic"]
+  assert sorted(DATASETS) == ["digits", "grid", "lfw", "ring", "stacked_digits", "synthetic"]
 
 
 def test_synthetic_source_has_the_configured_shape():

@@ -95,6 +95,28 @@ def test_fid_from_features_near_singular():
   assert fid.frechet_distance(mu1, v @ v.T, mu1, v @ v.T) == pytest.approx(0.0, abs=1e-8)
 
 
+def test_fid_falls_back_to_an_eps_offset(monkeypatch):
+  """When the eigendecomposition fails, both covariances get eps * I and it is retried."""
+  rng = _rng(3)
+  d, eps = 4, 1e-3
+  mu1, mu2, s1, s2 = rng.standard_normal(d), rng.standard_normal(d), np.eye(d), _random_cov(rng, d)
+  calls = []
+  psd_sqrt = fid._psd_sqrt
+
+  def flaky(s, tol):
+    calls.append(s.copy())
+    if len(calls) == 1:
+      raise np.linalg.LinAlgError("Eigenvalues did not converge")
+    return psd_sqrt(s, tol)
+
+  monkeypatch.setattr(fid, "_psd_sqrt", flaky)
+  got = fid.frechet_distance(mu1, s1, mu2, s2, eps=eps)
+  np.testing.assert_allclose(calls[1], s1 + eps * np.eye(d), rtol=1e-15)
+  # tr((s1 + eps)(s2 + eps))^(1/2) replaces the trace term; the traces stay unshifted.
+  ref = _fid_sqrtm(mu1, s1 + eps * np.eye(d), mu2, s2 + eps * np.eye(d)) - 2 * d * eps
+  assert got == pytest.approx(ref, rel=1e-10)
+
+
 def test_fid_rejects_bad_input():
   eye = np.eye(2)
   with pytest.raises(ValueError, match="not positive semi-definite|imaginary"):

@@ -12,9 +12,11 @@ bilinearly resized to the run's resolution):
   modes, counted when at least one sample lands on them, and ``reverse_kl`` is
   ``KL(generated mode histogram || uniform over 1,000)``.
 
-Training is deterministic (fixed seed and split, full-batch-free Adam on CPU) and takes seconds;
-the weights are cached on disk under ``$GAN_JAX_CACHE`` (default ``~/.cache/gan_jax``), keyed
-by resolution and ``VERSION``, so every evaluation of a run uses the same classifier.
+Training is deterministic (fixed seed, split and batch order; Adam) and takes seconds. The
+classifier always trains and runs on the host CPU, whatever accelerator the GAN uses, so its
+weights and numbers do not depend on the backend. The weights are cached on disk under
+``$GAN_JAX_CACHE`` (default ``~/.cache/gan_jax``), keyed by resolution and ``VERSION``, so
+every evaluation of a run uses the same classifier.
 Numbers are therefore comparable only between results with the same ``protocol`` entries.
 
 References:
@@ -32,6 +34,7 @@ import functools
 import logging
 import math
 import os
+import tempfile
 import time
 
 import flax.linen as nn
@@ -89,13 +92,18 @@ class Classifier:
         f"images must have shape [N, {', '.join(map(str, want))}], got {images.shape}."
       )
     logits, feats = [], []
-    for i in range(0, len(images), batch_size):
-      lo, fe = _apply(self.params, images[i : i + batch_size])
-      logits.append(np.asarray(lo, np.float64))
-      feats.append(np.asarray(fe, np.float64))
+    with jax.default_device(_cpu()):
+      for i in range(0, len(images), batch_size):
+        lo, fe = _apply(self.params, images[i : i + batch_size])
+        logits.append(np.asarray(lo, np.float64))
+        feats.append(np.asarray(fe, np.float64))
     if not logits:
       return np.zeros((0, 10)), np.zeros((0, FEATURE_DIM))
     return np.concatenate(logits), np.concatenate(feats)
+
+
+def _cpu() -> jax.Device:
+  return jax.local_devices(backend="cpu")[0]
 
 
 @jax.jit
@@ -130,6 +138,11 @@ def train_classifier(resolution: int) -> Classifier:
   Returns:
     The trained ``Classifier`` with its held-out accuracy.
   """
+  with jax.default_device(_cpu()):
+    return _train_classifier(resolution)
+
+
+def _train_classifier(resolution: int) -> Classifier:
   x_train, y_train, x_test, y_test = split(resolution)
   model = DigitsMLP()
   key = jax.random.key(SEED)
@@ -213,11 +226,14 @@ def _load_classifier(resolution: int, path: str) -> Classifier:
     "accuracy": clf.accuracy,
     "params": clf.params,
   }
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "wb") as f:
-    f.write(serialization.msgpack_serialize(state))
-  os.replace(tmp, path)  # atomic: concurrent evaluators never read half a file
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+      f.write(serialization.msgpack_serialize(state))
+    os.replace(tmp, path)  # atomic: concurrent evaluators never read half a file
+  except OSError as e:  # a read-only cache costs a retraining per process, nothing else
+    logging.warning("Could not cache the digits classifier at %s: %s", path, e)
   return clf
 
 

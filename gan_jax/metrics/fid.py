@@ -119,5 +119,16 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, tol: float = 1
 
 
 def frechet_distance_from_features(features1, features2) -> float:
-  """Frechet distance between Gaussians fitted to two ``[n, d]`` feature sets."""
+  """Frechet distance between Gaussians fitted to two feature sets.
+
+  Args:
+    features1: ``[n1, d]`` features, e.g. of generated samples.
+    features2: ``[n2, d]`` features, e.g. of real samples.
+
+  Returns:
+    ``frechet_distance(*statistics(features1), *statistics(features2))``.
+
+  References:
+    Heusel et al. 2017, Section 4.
+  """
   return frechet_distance(*statistics(features1), *statistics(features2))
