@@ -92,7 +92,9 @@ def list_images(folder: str) -> tuple[list[str], np.ndarray, list[str]]:
   return paths, np.asarray(labels, np.int32), [name for name, _ in classes]
 
 
-def load_image(path: str, resolution: int, crop: int | None, channels: int) -> np.ndarray:
+def load_image(
+  path: str, resolution: int, crop: int | None, channels: int, draft: bool = True
+) -> np.ndarray:
   """Decodes, center-crops and resizes one image file.
 
   Args:
@@ -101,6 +103,8 @@ def load_image(path: str, resolution: int, crop: int | None, channels: int) -> n
     crop: side of the centered square cropped before resizing; ``None`` or 0 crops the
       largest centered square. Clamped to the image's shorter side.
     channels: 1 (grayscale) or 3 (RGB).
+    draft: let the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding when the
+      crop stays at least ``resolution`` pixels wide (several times faster).
 
   Returns:
     ``uint8 [resolution, resolution, channels]``.
@@ -115,15 +119,13 @@ def load_image(path: str, resolution: int, crop: int | None, channels: int) -> n
   with Image.open(path) as im:
     w, h = im.size
     side = min(w, h) if not crop else min(crop, w, h)
-    if im.format == "JPEG":
-      # Decode at the smallest DCT scale (1/2, 1/4, 1/8) that keeps the crop at least
-      # ``resolution`` pixels wide: several times faster for 218x178 -> 64x64.
+    top, left = (h - side) // 2, (w - side) // 2  # the same offsets as the TFDS path
+    if draft and im.format == "JPEG":
       im.draft(mode, (math.ceil(w * resolution / side), math.ceil(h * resolution / side)))
-    s = im.size[0] / w
-    left, top = (w - side) / 2 * s, (h - side) / 2 * s
-    box = (left, top, left + side * s, top + side * s)
-    im = im.convert(mode)
-    out = im.resize((resolution, resolution), Image.Resampling.BILINEAR, box=box)
+    s = im.size[0] / w  # the decoder's scale: 1, 1/2, 1/4 or 1/8
+    left, top, side_s = round(left * s), round(top * s), max(1, round(side * s))
+    im = im.convert(mode).crop((left, top, left + side_s, top + side_s))
+    out = im.resize((resolution, resolution), Image.Resampling.BILINEAR)
     arr = np.asarray(out, np.uint8)
   return arr[..., None] if arr.ndim == 2 else arr
 
