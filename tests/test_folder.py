@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from gan_jax import data, train
 from gan_jax.data import fake, folder
 
 CLASSES = ("cat", "dog", "emu")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cfg(root: str, batch_size: int = 8, resolution: int = 8, **kw):
@@ -144,3 +147,26 @@ def test_conditional_dcgan_trains_on_a_folder(class_folder, tmp_path):
   state = train.train_and_evaluate(cfg, str(tmp_path))
   assert int(state.step) == 2 and int(state.nonfinite_count) == 0
   assert os.path.exists(os.path.join(tmp_path, "samples", "step_0000002.png"))
+
+
+def test_embedded_and_folder_sources_do_not_import_tensorflow(class_folder):
+  code = (
+    "import sys\n"
+    "import gan_jax.train\n"
+    "from experiments import base\n"
+    "from gan_jax import data\n"
+    "c = base.get_base_config().data\n"
+    "c.batch_size, c.resolution = 8, 8\n"
+    "data.build_source(c, 0).batch(0)\n"
+    f"c.name, c.folder = 'folder', {class_folder!r}\n"
+    "data.build_source(c, 0).batch(0)\n"
+    "tf = ('tensorflow', 'tensorflow_datasets')\n"
+    "bad = sorted(m for m in sys.modules if m.split('.')[0] in tf)\n"
+    "assert not bad, bad[:5]\n"
+    "print('ok')\n"
+  )
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  r = subprocess.run(
+    [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+  )
+  assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

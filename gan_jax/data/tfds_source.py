@@ -84,6 +84,21 @@ def dataset_info(name: str, data_cfg) -> TfdsInfo:
   return dataclasses.replace(info, crop=crop) if crop is not None else info
 
 
+def _crop_window(h, w, crop: int | None):
+  """``(top, left, side)`` of the centered square: ``crop`` or the largest, clamped."""
+  import tensorflow as tf
+
+  side = tf.minimum(h, w) if not crop else tf.minimum(tf.minimum(h, w), crop)
+  return (h - side) // 2, (w - side) // 2, side
+
+
+def _resize(image, resolution: int):
+  import tensorflow as tf
+
+  image = tf.image.resize(image, [resolution, resolution], "bilinear", antialias=True)
+  return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+
+
 def center_crop_resize(image, resolution: int, crop: int | None):
   """Center-crops a ``uint8 [h, w, c]`` tensor to a square and resizes it (TensorFlow).
 
@@ -102,11 +117,31 @@ def center_crop_resize(image, resolution: int, crop: int | None):
   """
   import tensorflow as tf
 
-  h, w = tf.shape(image)[0], tf.shape(image)[1]
-  side = tf.minimum(h, w) if not crop else tf.minimum(tf.minimum(h, w), crop)
-  image = tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
-  image = tf.image.resize(image, [resolution, resolution], "bilinear", antialias=True)
-  return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+  top, left, side = _crop_window(tf.shape(image)[0], tf.shape(image)[1], crop)
+  return _resize(tf.image.crop_to_bounding_box(image, top, left, side, side), resolution)
+
+
+def decode_crop_resize(encoded, image_feature, channels: int, resolution: int, crop: int | None):
+  """Decodes an encoded image, center-crops and resizes it: ``center_crop_resize``'s result.
+
+  JPEG bytes are decoded inside the crop window only (``tf.io.decode_and_crop_jpeg``:
+  CelebA's 140x140 crop is half of its 218x178 pixels); other formats are decoded whole
+  by the TFDS feature, then cropped.
+  """
+  import tensorflow as tf
+
+  def jpeg():
+    shape = tf.io.extract_jpeg_shape(encoded)
+    top, left, side = _crop_window(shape[0], shape[1], crop)
+    window = tf.stack([top, left, side, side])
+    return tf.io.decode_and_crop_jpeg(encoded, window, channels=channels)
+
+  def other():
+    image = image_feature.decode_example(encoded)
+    top, left, side = _crop_window(tf.shape(image)[0], tf.shape(image)[1], crop)
+    return tf.image.crop_to_bounding_box(image, top, left, side, side)
+
+  return _resize(tf.cond(tf.io.is_jpeg(encoded), jpeg, other), resolution)
 
 
 class TfdsSource(Source):
@@ -204,8 +239,13 @@ class TfdsSource(Source):
 
   def _preprocess(self, example):
     tf = self._tf
-    image = self.image_feature.decode_example(example[self.info.image_key])
-    image = center_crop_resize(image, self.resolution, self.info.crop)
+    image = decode_crop_resize(
+      example[self.info.image_key],
+      self.image_feature,
+      self.spec.sample_shape[-1],
+      self.resolution,
+      self.info.crop,
+    )
     if self.info.label_key:
       label = tf.cast(example[self.info.label_key], tf.int32)
     else:
