@@ -25,11 +25,12 @@ from gan_jax import data
 from gan_jax.data import fake
 
 
-def _time_source(source, steps: int, warmup: int, batch_size: int) -> float:
-  for s in range(warmup):
+def _time_source(source, steps: int, warmup: int, batch_size: int, start: int = 0) -> float:
+  """Images/s of ``source.batch`` over ``steps`` consecutive steps after ``warmup``."""
+  for s in range(start, start + warmup):
     source.batch(s)
   t0 = time.perf_counter()
-  for s in range(warmup, warmup + steps):
+  for s in range(start + warmup, start + warmup + steps):
     source.batch(s)
   return steps * batch_size / (time.perf_counter() - t0)
 
@@ -69,9 +70,9 @@ def main():
       src.batch(0)
       # Each epoch starts by filling the shuffle buffer with undecoded examples.
       results["tfds_epoch_start_s"] = round(time.perf_counter() - t0, 2)
-      steps = min(args.steps, src.batches_per_epoch - args.warmup - 1)  # within one epoch
+      steps = min(args.steps, src.batches_per_epoch - args.warmup - 2)  # within one epoch
       results["tfds_images_per_s"] = round(
-        _time_source(src, steps, args.warmup, args.batch_size), 1
+        _time_source(src, steps, args.warmup, args.batch_size, start=1), 1
       )
       # A resume in the middle of an epoch: the cost of skipping to the position.
       t0 = time.perf_counter()
