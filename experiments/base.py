@@ -6,6 +6,7 @@ of seconds on one CPU core.
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 
 def get_base_config() -> ml_collections.ConfigDict:
@@ -14,12 +15,28 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "digits"  # digits | lfw | ring | grid | synthetic
+  # digits | lfw | ring | grid | synthetic (embedded); mnist | fashion_mnist | cifar10 |
+  # svhn_cropped | celeb_a | tfds (TFDS, prepared data_dir); folder (your own images)
+  c.data.name = "digits"
   c.data.batch_size = 64  # global, over all devices and processes
   c.data.resolution = 32
-  c.data.channels = 3  # synthetic only; the other datasets fix their channels
+  c.data.channels = 3  # synthetic and folder (1: grayscale); the others fix their channels
   c.data.num_classes = 0  # synthetic only
-  c.data.random_flip = False
+  c.data.random_flip = False  # random horizontal flips, a pure function of (seed, step)
+  c.data.crop = placeholder(int)  # centered square side before resizing; None: dataset's
+  # TFDS: data_dir None -> $TFDS_DATA_DIR or ~/tensorflow_datasets; nothing is downloaded
+  # unless download=True (else prepare once: tfds build NAME --data_dir=DIR).
+  c.data.data_dir = placeholder(str)
+  c.data.download = False
+  c.data.split = "train"  # any TFDS split string, e.g. "train+validation+test"
+  c.data.shuffle_buffer = 10_000  # examples (undecoded) in tf.data's shuffle buffer
+  c.data.tfds_name = ""  # data.name="tfds" only: any TFDS image dataset
+  c.data.image_key = "image"  # data.name="tfds" only
+  c.data.label_key = ""  # data.name="tfds" only; "" for unlabelled
+  # folder: a directory of JPEG/PNG images, or of one subfolder per class.
+  c.data.folder = ""
+  c.data.on_bad_file = "skip"  # skip (count and warn) | fail
+  c.data.num_workers = 0  # folder decoding threads; 0: min(8, CPU count)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"  # dcgan | mlp

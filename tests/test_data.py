@@ -244,9 +244,23 @@ def test_batch_size_must_divide_over_processes():
 
 
 def test_unknown_dataset_raises():
-  with pytest.raises(ValueError, match=r"cifar10.*digits.*grid.*lfw.*ring.*synthetic"):
-    build_source(_cfg("cifar10"), seed=0)
-  assert sorted(DATASETS) == ["digits", "grid", "lfw", "ring", "stacked_digits", "synthetic"]
+  with pytest.raises(ValueError, match=r"'imagenet64'.*celeb_a.*cifar10.*digits.*folder"):
+    build_source(_cfg("imagenet64"), seed=0)
+  assert sorted(DATASETS) == [
+    "celeb_a",
+    "cifar10",
+    "digits",
+    "fashion_mnist",
+    "folder",
+    "grid",
+    "lfw",
+    "mnist",
+    "ring",
+    "stacked_digits",
+    "svhn_cropped",
+    "synthetic",
+    "tfds",
+  ]
 
 
 def test_synthetic_source_has_the_configured_shape():

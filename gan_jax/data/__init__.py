@@ -5,15 +5,36 @@ A source has a ``spec`` (sample shape, number of classes, kind) and
 B_local]}`` in numpy, where ``B_local`` is this process's share of the global batch.
 The batch is a pure function of (seed, step), so a resumed run sees the data an
 uninterrupted run would have seen.
+
+Sources: the embedded datasets (``embedded.py``, no download), TFDS datasets read from a
+prepared data_dir (``tfds_source.py``: mnist, fashion_mnist, cifar10, svhn_cropped,
+celeb_a, and ``tfds`` for any other by ``data.tfds_name``), and ``folder`` for a
+directory of the user's own images (``folder.py``). TensorFlow is imported only when a
+TFDS source is built (the modules themselves import it lazily).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from gan_jax.data import folder, tfds_source
 from gan_jax.data.embedded import EMBEDDED, DataSpec, Source
 
 __all__ = ["DataSpec", "Source", "build_source", "DATASETS"]
 
-DATASETS = dict(EMBEDDED)
+
+def _tfds(name: str) -> Callable[..., Source]:
+  def build(data_cfg, seed, process_index, process_count):
+    return tfds_source.TfdsSource(name, data_cfg, seed, process_index, process_count)
+
+  return build
+
+
+DATASETS: dict[str, Callable[..., Source]] = {
+  **EMBEDDED,
+  **{name: _tfds(name) for name in (*tfds_source.TFDS_DATASETS, "tfds")},
+  "folder": folder.FolderSource,
+}
 
 
 def build_source(data_cfg, seed: int, process_index: int = 0, process_count: int = 1) -> Source:
