@@ -10,7 +10,7 @@ import pytest
 from gan_jax.metrics import convert_inception
 from gan_jax.metrics import inception as inc
 
-if os.environ.get("GAN_JAX_REQUIRE_REFERENCE"):  # `make test` sets it: never skip there
+if os.environ.get("GAN_JAX_REQUIRE_EXTRAS"):  # `make test` sets it: never skip there
   torch = importlib.import_module("torch")
   pfid = importlib.import_module("pytorch_fid.inception")
 else:

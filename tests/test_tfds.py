@@ -5,6 +5,7 @@ TensorFlow is imported once for the module (several seconds); the tests share it
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -12,8 +13,12 @@ import time
 import numpy as np
 import pytest
 
-tfds = pytest.importorskip("tensorflow_datasets")
-tf = pytest.importorskip("tensorflow")
+if os.environ.get("GAN_JAX_REQUIRE_EXTRAS"):  # `make test` sets it: never skip there
+  tfds = importlib.import_module("tensorflow_datasets")
+  tf = importlib.import_module("tensorflow")
+else:
+  tfds = pytest.importorskip("tensorflow_datasets")
+  tf = pytest.importorskip("tensorflow")
 
 from absl import flags  # noqa: E402
 
