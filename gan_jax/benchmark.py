@@ -28,7 +28,8 @@ from ml_collections import config_flags
 from gan_jax import data, parallel, train
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+if "config" not in FLAGS:  # main and benchmark may both be imported (tests)
+  config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 flags.DEFINE_integer("steps", 20, "Timed calls of the compiled step.")
 flags.DEFINE_integer("warmup", 3, "Untimed calls after compilation.")
 flags.mark_flags_as_required(["config"])

@@ -22,7 +22,8 @@ from ml_collections import config_flags
 from gan_jax import parallel, train
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+if "config" not in FLAGS:  # main and benchmark may both be imported (tests)
+  config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
 flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "What to do.")
 flags.DEFINE_string(

@@ -51,8 +51,12 @@ def real_images(data_cfg, n: int) -> np.ndarray:
 
 def reference_key(data_cfg, n_real: int, resize: str, fingerprint: str) -> dict[str, Any]:
   """Everything the reference features depend on."""
-  fields = ("name", "resolution", "split", "tfds_name", "folder", "crop")
-  ref = {f: data_cfg.get(f) for f in fields if data_cfg.get(f) is not None}
+  from gan_jax.data.embedded import EMBEDDED
+
+  fields = ("name", "resolution", "tfds_name", "folder", "crop")
+  if data_cfg.name not in EMBEDDED:  # embedded datasets have no splits
+    fields += ("split",)
+  ref = {f: data_cfg.get(f) for f in fields if data_cfg.get(f) not in (None, "")}
   return {"data": ref, "n_real": n_real, "resize": resize, "weights": fingerprint}
 
 
