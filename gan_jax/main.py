@@ -60,6 +60,8 @@ def main(argv):
     "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
   )
   config = FLAGS.config
+  if FLAGS.checkpoint not in ("newest", "best") and not FLAGS.checkpoint.isdigit():
+    raise app.UsageError(f"--checkpoint must be newest, best or a step; got {FLAGS.checkpoint!r}")
   if FLAGS.mode == "train":
     train.train_and_evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == "sample":

@@ -73,8 +73,15 @@ def stack_replicas(tree, mesh: Mesh):
 
 
 def unstack_replicas(tree, sharding: NamedSharding):
-  """``[n_local_devices, ...]`` replicas -> replicated global arrays (the first replica)."""
-  return jax.tree.map(lambda x: jax.device_put(x.addressable_data(0)[0], sharding), tree)
+  """``[n_local_devices, ...]`` replicas -> replicated global arrays; the inverse of
+  ``stack_replicas``: each device keeps the replica it holds, nothing moves."""
+
+  def unstack(x):
+    return jax.make_array_from_single_device_arrays(
+      x.shape[1:], sharding, [s.data[0] for s in x.addressable_shards]
+    )
+
+  return jax.tree.map(unstack, tree)
 
 
 def to_pmap_batch(

@@ -140,6 +140,8 @@ def config_drift(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
   old = _flatten(saved)
   diffs = []
   for key in sorted(set(now) | set(old)):
+    if key not in old:  # a field newer than the saved run: it had the default behaviour
+      continue
     if any(key == f or key.startswith(f + ".") for f in LOCKED_FIELDS):
       if now.get(key) != old.get(key):
         diffs.append(f"{key}: saved {old.get(key)!r}, now {now.get(key)!r}")
@@ -202,7 +204,19 @@ class Setup:
         )
         best_step = self.best_manager.latest_step()
         if best_step is not None:
-          self.best_value = checkpoint.read_meta(self.best_manager, best_step)["value"]
+          meta = checkpoint.read_meta(self.best_manager, best_step)
+          mode = config.train.get("best_mode", "min")
+          if (meta.get("metric"), meta.get("mode", "min")) == (self.best_metric, mode):
+            self.best_value = meta["value"]
+          else:
+            logging.warning(
+              "The best checkpoint in %s was chosen by %s (%s); starting afresh with %s (%s).",
+              self.best_manager.directory,
+              meta.get("metric"),
+              meta.get("mode", "min"),
+              self.best_metric,
+              mode,
+            )
 
   def close(self) -> None:
     """Waits for pending saves and closes the checkpoint managers."""
@@ -223,13 +237,21 @@ class Setup:
       )
       return False
     value = float(result[self.best_metric])
-    lower = self.config.train.get("best_mode", "min") == "min"
+    if jax.process_count() > 1:  # every process must take the same decision (a collective save)
+      from jax.experimental import multihost_utils
+
+      value = float(multihost_utils.broadcast_one_to_all(np.float64(value)))
+    if np.isnan(value):
+      return False
+    mode = self.config.train.get("best_mode", "min")
     if self.best_value is not None and not (
-      value < self.best_value if lower else value > self.best_value
+      value < self.best_value if mode == "min" else value > self.best_value
     ):
       return False
     self.best_value = value
-    meta = {"step": step_, "metric": self.best_metric, "value": value}
+    meta = {"step": step_, "metric": self.best_metric, "mode": mode, "value": value}
+    if step_ in self.best_manager.all_steps():  # a run resumed behind its best step
+      self.best_manager.delete(step_)
     checkpoint.save(self.best_manager, step_, self.state.arrays(), meta, force=True)
     logging.info("New best %s = %.6g at step %d", self.best_metric, value, step_)
     return True
@@ -485,6 +507,32 @@ def _make_writer(workdir: str):
 # --------------------------------------------------------------------------------------
 
 
+def _restore_for_training(setup: Setup, workdir: str) -> int:
+  """Checks config drift, restores the newest good checkpoint; returns the start step."""
+  config, tc = setup.config, setup.config.train
+  saved_config = os.path.join(workdir, "config.json")
+  if setup.manager.latest_step() is not None and os.path.exists(saved_config):
+    with open(saved_config) as f:
+      drift = config_drift(json.load(f), config)
+    if drift and not tc.get("allow_config_change", False):
+      raise ValueError(
+        "The config differs from the one this workdir was trained with in fields that "
+        "change shapes or semantics:\n  "
+        + "\n  ".join(drift)
+        + "\nUse another --workdir, or pass --config.train.allow_config_change=True."
+      )
+  setup.restore()
+  start = int(setup.state.step)
+  if start % tc.steps_per_call:
+    raise ValueError(
+      f"Restored step {start} is not a multiple of train.steps_per_call={tc.steps_per_call}."
+    )
+  if jax.process_index() == 0:
+    with open(saved_config, "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+  return start
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.GANState:
   """Trains (or continues) the run in ``workdir`` and returns the final state.
 
@@ -498,33 +546,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
   """
   # ---- Workdir, config, input, models, state ------------------------------------------
   check_workdir(workdir)
+  if config.eval.get("inception", False):
+    _check_inception_weights(config)
   setup = Setup(config, workdir)
   tc = config.train
   k, n_critic = tc.steps_per_call, config.optim.n_critic
 
-  if config.eval.get("inception", False) and jax.process_index() == 0:
-    _check_inception_weights(config)
-
   # ---- Restore -------------------------------------------------------------------------
-  saved_config = os.path.join(workdir, "config.json")
-  if setup.manager.latest_step() is not None and os.path.exists(saved_config):
-    with open(saved_config) as f:
-      drift = config_drift(json.load(f), config)
-    if drift and not tc.get("allow_config_change", False):
-      setup.close()
-      raise ValueError(
-        "The config differs from the one this workdir was trained with in fields that "
-        "change shapes or semantics:\n  "
-        + "\n  ".join(drift)
-        + "\nUse another --workdir, or pass --config.train.allow_config_change=True."
-      )
-  setup.restore()
-  start = int(setup.state.step)
-  if start % k:
-    raise ValueError(f"Restored step {start} is not a multiple of train.steps_per_call={k}.")
-  if jax.process_index() == 0:
-    with open(saved_config, "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+  try:
+    start = _restore_for_training(setup, workdir)
+  except BaseException:
+    setup.close()
+    raise
 
   # ---- The compiled step ---------------------------------------------------------------
   p_step = setup.train_step(k)
@@ -684,7 +717,8 @@ def sample(
     images = fn(None, z.shape[0], z=z)
     grid = sampling.make_grid(images, ncol)
     path = os.path.join(out_dir, f"{name}_{step_:07d}.png")
-    sampling.save_image(path, grid, max(1, 512 // grid.shape[1]))
+    if jax.process_index() == 0:
+      sampling.save_image(path, grid, max(1, 512 // grid.shape[1]))
     return path
 
   paths["grid"] = save_grid("sample_grid", step.sample_z(k_grid, rows * cols, z_dim, dist), cols)

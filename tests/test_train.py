@@ -205,10 +205,13 @@ def test_best_checkpoint_follows_the_metric_and_named_steps_restore(tmp_path):
   with pytest.raises(FileNotFoundError, match="available: \\[2, 4, 6, 8\\]"):
     train.evaluate_checkpoint(cfg, wd, which="5")
 
-  cfg.train.best_mode = "max"  # a resumed run starts from the saved best value
-  cfg.train.num_steps = 10
+  cfg.train.num_steps = 10  # a resumed run starts from the saved best value...
   setup = train.Setup(cfg, wd)
   assert setup.best_value == best["reverse_kl"]
+  setup.close()
+  cfg.train.best_mode = "max"  # ...unless it now ranks by another rule
+  setup = train.Setup(cfg, wd)
+  assert setup.best_value is None
   setup.close()
 
 
@@ -239,3 +242,12 @@ def test_periodic_inception_evaluation_records_its_protocol(tmp_path, monkeypatc
   assert line["protocol"]["inception"]["n_real"] == 8
   assert "digits" in line["protocol"]
   assert os.listdir(tmp_path / "run" / "best_checkpoint") == ["2"]
+
+
+def test_fields_newer_than_a_saved_run_are_not_drift():
+  cfg = dcgan_digits.get_config("tiny")
+  saved = json.loads(cfg.to_json_best_effort())
+  del saved["data"]["tfds_name"], saved["data"]["split"]  # a run saved before these existed
+  assert train.config_drift(saved, cfg) == []
+  saved["data"]["resolution"] = 16
+  assert train.config_drift(saved, cfg) == ["data.resolution: saved 16, now 8"]

@@ -39,6 +39,9 @@ def real_images(data_cfg, n: int) -> np.ndarray:
   """The first ``n`` images of the dataset in a fixed order (seed 0), ``[n, H, W, C]``."""
   from gan_jax import data  # a light import cycle: data -> metrics.mixtures
 
+  data_cfg = data_cfg.copy_and_resolve_references()
+  with data_cfg.unlocked():
+    data_cfg.random_flip = False  # the reference is the dataset itself
   source = data.build_source(data_cfg, seed=0, process_index=0, process_count=1)
   out, step, have = [], 0, 0
   while have < n:
@@ -53,9 +56,13 @@ def reference_key(data_cfg, n_real: int, resize: str, fingerprint: str) -> dict[
   """Everything the reference features depend on."""
   from gan_jax.data.embedded import EMBEDDED
 
-  fields = ("name", "resolution", "tfds_name", "folder", "crop")
-  if data_cfg.name not in EMBEDDED:  # embedded datasets have no splits
-    fields += ("split",)
+  fields = ["name", "resolution"]
+  if data_cfg.name not in EMBEDDED:  # which files, which split, which crop
+    fields += ["split", "tfds_name", "folder", "crop", "data_dir", "image_key", "label_key"]
+    if data_cfg.name != "folder":  # which examples a shuffled stream yields first
+      fields += ["shuffle_buffer", "batch_size"]
+  if data_cfg.name in ("folder", "synthetic"):
+    fields.append("channels")
   ref = {f: data_cfg.get(f) for f in fields if data_cfg.get(f) not in (None, "")}
   return {"data": ref, "n_real": n_real, "resize": resize, "weights": fingerprint}
 
@@ -76,9 +83,12 @@ def reference_features(
   digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
   path = os.path.join(cache_dir(), "inception_ref", f"{data_cfg.name}-{digest}.npz")
   if os.path.exists(path):
-    with np.load(path) as f:
-      if json.loads(str(f["key"])) == key:
-        return f["pool"].astype(np.float64), key, True
+    try:
+      with np.load(path) as f:
+        if json.loads(str(f["key"])) == key:
+          return f["pool"].astype(np.float64), key, True
+    except Exception as e:  # noqa: BLE001 (a damaged cache is recomputed)
+      logging.warning("Ignoring unreadable reference cache %s (%s).", path, e)
   logging.info("Computing reference Inception features of %d real images (cached after).", n_real)
   pool, _ = extractor.features(images_fn(data_cfg, n_real), batch_size, log_every=20)
   if jax.process_index() == 0:
