@@ -153,6 +153,11 @@ def config_drift(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
+def _best_manager(workdir: str):
+  """The manager of ``WORKDIR/best_checkpoint``: one step, the best by train.best_metric."""
+  return checkpoint.make_manager(workdir, 1, None, async_save=False, subdir="best_checkpoint")
+
+
 class Setup:
   """What every mode builds: input source, mesh, models, initial state, checkpoints.
 
@@ -199,9 +204,7 @@ class Setup:
         workdir, config.train.keep_checkpoints, config.train.get("keep_period") or None, async_save
       )
       if self.best_metric:
-        self.best_manager = checkpoint.make_manager(
-          workdir, 1, None, async_save=False, subdir="best_checkpoint"
-        )
+        self.best_manager = _best_manager(workdir)
         best_step = self.best_manager.latest_step()
         if best_step is not None:
           meta = checkpoint.read_meta(self.best_manager, best_step)
@@ -267,10 +270,7 @@ class Setup:
     """
     if self.strategy == "pmap" and jit:
       return self._pmap_step(steps_per_call)
-    step_cfg = step.StepConfig.from_config(self.config, self.num_classes)
-    fn = step.make_multi_step(
-      step.make_train_step(self.generator, self.discriminator, step_cfg), steps_per_call
-    )
+    fn = self._pure_step(steps_per_call, self.generator, self.discriminator)
     if not jit:
       return fn
     return jax.jit(
@@ -280,12 +280,17 @@ class Setup:
       donate_argnums=0,
     )
 
+  def _pure_step(self, steps_per_call: int, generator, discriminator, axis_name=None):
+    step_cfg = step.StepConfig.from_config(self.config, self.num_classes, axis_name=axis_name)
+    train_step = step.make_train_step(generator, discriminator, step_cfg)
+    return step.make_multi_step(train_step, steps_per_call)
+
   def _pmap_step(self, steps_per_call: int):
+    # The same modules with BatchNorm statistics averaged over the pmap axis.
     g, d = models.build_models(
       self.config.model, self.source.spec.sample_shape, self.num_classes, axis_name=PMAP_AXIS
     )
-    step_cfg = step.StepConfig.from_config(self.config, self.num_classes, axis_name=PMAP_AXIS)
-    fn = step.make_multi_step(step.make_train_step(g, d, step_cfg), steps_per_call)
+    fn = self._pure_step(steps_per_call, g, d, axis_name=PMAP_AXIS)
     pmapped = jax.pmap(fn, axis_name=PMAP_AXIS, donate_argnums=0)
 
     def run(state, batch):
@@ -319,25 +324,19 @@ class Setup:
       which: ``newest`` (the newest good step), ``best`` (``WORKDIR/best_checkpoint``),
         or a step number.
     """
-    if which == "best":
-      if self.best_manager is None:
-        self.best_manager = checkpoint.make_manager(
-          self.workdir, 1, None, async_save=False, subdir="best_checkpoint"
-        )
-      manager = self.best_manager
-      if manager.latest_step() is None:
-        raise FileNotFoundError(
-          f"No best checkpoint in {manager.directory}: set train.best_metric and "
-          "train.eval_every when training."
-        )
-      arrays, meta = checkpoint.restore_step(manager, manager.latest_step(), self.state.arrays())
-      self.state = self.state.replace(**arrays)
-      logging.info("Restored the best checkpoint (%s): step %d", meta.get("metric"), meta["step"])
-      return meta
     if which != "newest":
-      arrays, meta = checkpoint.restore_step(self.manager, int(which), self.state.arrays())
+      manager, step_ = self.manager, int(which) if which != "best" else None
+      if which == "best":
+        self.best_manager = manager = self.best_manager or _best_manager(self.workdir)
+        step_ = manager.latest_step()
+        if step_ is None:
+          raise FileNotFoundError(
+            f"No best checkpoint in {manager.directory}: set train.best_metric and "
+            "train.eval_every when training."
+          )
+      arrays, meta = checkpoint.restore_step(manager, step_, self.state.arrays())
       self.state = self.state.replace(**arrays)
-      logging.info("Restored checkpoint at step %d", int(which))
+      logging.info("Restored the %s checkpoint: step %d", which, step_)
       return meta
     found = checkpoint.restore_newest_good(self.manager, self.state.arrays())
     if found is None:
@@ -615,9 +614,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
   batches = _prefetch(setup.source, setup.device_batch, start, tc.num_steps, k, n_critic)
   try:
     for s, batch in batches:
-      run_state, metrics = p_step(run_state, batch)
-      if setup.strategy == "jit":
-        setup.state = run_state  # the same arrays; the old ones were donated
+      run_state, metrics = p_step(run_state, batch)  # setup.state is stale until sync()
       end = s + k
       if s == start:
         logging.info("First step compiled and dispatched in %.1fs", time.time() - compile_t0)
