@@ -11,15 +11,21 @@ WORKDIR ?= runs/dcgan_digits
 
 .PHONY: demo test lint format clean
 
-$(CORE): pyproject.toml
+# --no-compile: bytecode is written on first import instead, only for the modules used.
+PIP := $(PY) -m pip install -q --no-compile
+
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+
+$(CORE): pyproject.toml | $(PY)
+	$(PIP) -e .
 	rm -f $(VENV)/.core-* && touch $@
 
-$(FULL): $(CORE)
-	$(PY) -m pip install -q -e ".[test,tfds,reference]"
-	rm -f $(VENV)/.full-* && touch $@
+# One resolve for everything the tests use (the core packages included).
+$(FULL): pyproject.toml | $(PY)
+	$(PIP) -e ".[test,tfds,reference]"
+	rm -f $(VENV)/.core-* $(VENV)/.full-* && touch $(CORE) $@
 
 demo: $(CORE)
 	$(PY) -m gan_jax.main --config=experiments/dcgan_digits.py --workdir=$(WORKDIR)

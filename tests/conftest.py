@@ -1,7 +1,32 @@
-"""Suite-wide settings: caches (digits classifier, Inception reference features) go to a
-temporary directory, so tests never read or write the user's ~/.cache/gan_jax."""
+"""Suite-wide settings, made before anything imports JAX and inherited by pytest-xdist
+workers and by the runs that tests start in subprocesses:
+
+- the project's caches (digits classifier, Inception reference features) go to a temporary
+  directory, so tests never read or write the user's ~/.cache/gan_jax;
+- XLA's persistent compilation cache is shared by every process of the session, so a step
+  that many tests build (the tiny ring MLP, the tiny digits DCGAN) is compiled once. Entries
+  are read and written under a file lock, and the directory is removed at the end.
+"""
 
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("GAN_JAX_CACHE", tempfile.mkdtemp(prefix="gan_jax_test_cache_"))
+_CREATED = []
+for _var, _prefix in (
+  ("GAN_JAX_CACHE", "gan_jax_test_cache_"),
+  ("JAX_COMPILATION_CACHE_DIR", "gan_jax_test_xla_cache_"),
+):
+  if _var not in os.environ:
+    os.environ[_var] = tempfile.mkdtemp(prefix=_prefix)
+    _CREATED.append(os.environ[_var])
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# A size limit turns on the cache's file lock: no process reads a half-written entry.
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 * 2**30))
+
+
+def pytest_unconfigure(config):
+  if not hasattr(config, "workerinput"):  # the xdist controller, or a run without xdist
+    for path in _CREATED:
+      shutil.rmtree(path, ignore_errors=True)

@@ -145,15 +145,16 @@ def test_used_by_command_runs_two_steps_under_mock_data(tmp_path, monkeypatch):
     "gan_jax.main",
     "--config=experiments/wgan_celeba.py",
     "--config.train.num_steps=2",
+    "--config.data.batch_size=8",  # the architecture and objective in full, fewer images
     f"--workdir={tmp_path}",
   ]
   monkeypatch.setattr(sys, "argv", argv)  # config_flags reads overrides from sys.argv
   try:
     flags.FLAGS(argv)
     config = flags.FLAGS.config
-    assert (config.data.name, config.data.resolution, config.data.batch_size) == ("celeb_a", 64, 64)
+    assert (config.data.name, config.data.resolution, config.model.width) == ("celeb_a", 64, 64)
     assert (config.optim.n_critic, config.loss.penalty_weight, config.optim.d.b2) == (5, 10.0, 0.9)
-    with tfds.testing.mock_data(num_examples=640):  # one epoch of 2 steps
+    with tfds.testing.mock_data(num_examples=80):  # one epoch of 2 steps of 5 critic batches
       main.main(argv[:1])
   finally:
     flags.FLAGS.unparse_flags()
