@@ -304,6 +304,7 @@ def make_train_step(
     metrics.update(g_metrics)
     metrics["nonfinite"] = skipped
     state = state.replace(step=state.step + 1, nonfinite_count=state.nonfinite_count + skipped)
+    metrics["nonfinite_total"] = state.nonfinite_count
     return state, metrics
 
   return train_step
@@ -313,7 +314,8 @@ def make_multi_step(train_step, steps_per_call: int):
   """Runs ``steps_per_call`` iterations in one call over batches ``[k, n_critic, B, ...]``.
 
   Small models are otherwise bound by Python dispatch; metrics are averaged over the k
-  steps except ``nonfinite``, which is summed.
+  steps except ``nonfinite``, which is summed, and ``nonfinite_total`` (the run's count
+  after the last step).
   """
   if steps_per_call == 1:
     return lambda state, batch: train_step(state, jax.tree.map(lambda x: x[0], batch))
@@ -322,6 +324,7 @@ def make_multi_step(train_step, steps_per_call: int):
     state, metrics = jax.lax.scan(train_step, state, batches)
     out = {k: jnp.mean(v) for k, v in metrics.items()}
     out["nonfinite"] = jnp.sum(metrics["nonfinite"])
+    out["nonfinite_total"] = metrics["nonfinite_total"][-1]
     return state, out
 
   return multi_step

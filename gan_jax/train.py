@@ -598,7 +598,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
       now = time.time()
       m["steps_per_sec"] = (end - last_log_step) / max(now - last_log_t, 1e-9)
       last_log_t, last_log_step = now, end
-      m["nonfinite_total"] = float(np.ravel(run_state.nonfinite_count.addressable_data(0))[0])
       if writer is not None:
         for key, v in m.items():
           writer.add_scalar(f"train/{key}", v, end)

@@ -132,9 +132,25 @@ def test_non_finite_update_is_dropped_and_counted():
   batch["image"] = batch["image"].at[0, 0, 0].set(jnp.nan)  # poisons the first D update
   new, metrics = jax.jit(train_step)(state, batch)
   assert int(metrics["nonfinite"]) == 1 and int(new.nonfinite_count) == 1
+  assert int(metrics["nonfinite_total"]) == 1
   d_count = optax.tree_utils.tree_get(new.d_opt_state, "count")
   assert int(d_count) == 1  # only the clean second critic update was applied
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new.arrays()))
+
+
+def test_multi_step_sums_dropped_updates_and_reports_the_running_total():
+  cfg = _ring()
+  state, train_step = _setup(cfg)
+  clean, bad = _batch(1, 8, seed=0), _batch(1, 8, seed=1)
+  bad["image"] = bad["image"].at[0, 0, 0].set(jnp.nan)
+  multi = jax.jit(step.make_multi_step(train_step, 3))
+  stacked = jax.tree.map(lambda *xs: jnp.stack(xs), bad, clean, bad)
+  totals = []
+  for _ in range(2):
+    state, metrics = multi(state, stacked)
+    assert int(metrics["nonfinite"]) == 2
+    totals.append(int(metrics["nonfinite_total"]))
+  assert totals == [2, 4] and int(state.nonfinite_count) == 4
 
 
 def test_steps_per_call_scan_matches_separate_calls():

@@ -96,6 +96,22 @@ class _PoisonedSource(data.Source):
     return b
 
 
+class _Scalars:
+  """Stands in for the TensorBoard writer and records the logged scalars."""
+
+  def __init__(self):
+    self.scalars = {}
+
+  def add_scalar(self, tag, value, step):
+    self.scalars[(tag, step)] = value
+
+  def add_image(self, *args):
+    pass
+
+  def close(self):
+    pass
+
+
 @pytest.fixture
 def poisoned_step_3(monkeypatch):
   real = data.build_source
@@ -117,6 +133,22 @@ def test_nan_policy_skip_drops_the_update_and_goes_on(tmp_path, poisoned_step_3)
   state = train.train_and_evaluate(cfg, str(tmp_path))
   assert int(state.step) == 6 and int(state.nonfinite_count) == 1
   assert all(np.all(np.isfinite(x)) for x in _leaves(state))
+
+
+def test_logged_nonfinite_total_counts_up_to_the_logged_step(tmp_path, monkeypatch):
+  """The update ending at step 3 is dropped: the log at step 2 must not count it yet,
+  though the host reads step 2's metrics only after step 3 was dispatched."""
+  real = data.build_source
+  monkeypatch.setattr(data, "build_source", lambda *a, **k: _PoisonedSource(real(*a, **k), 2))
+  writer = _Scalars()
+  monkeypatch.setattr(train, "_make_writer", lambda workdir: writer)
+  cfg = gan_ring.get_config("tiny")
+  cfg.train.num_steps = 6
+  cfg.train.checkpoint_every = 6  # a save at step 2 would read its metrics before step 3
+  cfg.train.nan_policy = "skip"
+  train.train_and_evaluate(cfg, str(tmp_path))
+  totals = {s: v for (tag, s), v in writer.scalars.items() if tag == "train/nonfinite_total"}
+  assert totals == {2: 0.0, 4: 1.0, 6: 1.0}
 
 
 @pytest.mark.parametrize(
