@@ -222,11 +222,12 @@ class Setup:
             )
 
   def close(self) -> None:
-    """Waits for pending saves and closes the checkpoint managers."""
+    """Waits for pending saves, closes the checkpoint managers and the input source."""
     for m in (self.manager, self.best_manager):
       if m is not None:
         m.wait_until_finished()
         m.close()
+    self.source.close()
 
   def keep_if_best(self, step_: int, result: dict[str, Any]) -> bool:
     """Saves the state to ``WORKDIR/best_checkpoint`` when ``train.best_metric`` improved."""

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -144,9 +145,12 @@ def test_conditional_dcgan_trains_on_a_folder(class_folder, tmp_path):
   cfg.data = _cfg(class_folder, channels=1)
   cfg.model.conditional = True
   cfg.train.num_steps = 2
+  before = set(threading.enumerate())
   state = train.train_and_evaluate(cfg, str(tmp_path))
   assert int(state.step) == 2 and int(state.nonfinite_count) == 0
   assert os.path.exists(os.path.join(tmp_path, "samples", "step_0000002.png"))
+  # The run's decode threads end with it.
+  assert not [t.name for t in set(threading.enumerate()) - before if t.name.startswith("folder")]
 
 
 def test_embedded_and_folder_sources_do_not_import_tensorflow(class_folder):

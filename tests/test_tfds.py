@@ -98,6 +98,10 @@ def test_real_data_dir_epochs_resume_and_labels(fake_dir):
     np.testing.assert_array_equal(again["image"], seen[s]["image"])
     np.testing.assert_array_equal(again["label"], seen[s]["label"])
   assert not np.array_equal(data.build_source(cfg, seed=1).batch(0, 2)["image"], seen[0]["image"])
+  # close() ends the open stream; the source reopens it where asked.
+  src.close()
+  assert src._stream is None
+  np.testing.assert_array_equal(src.batch(2, 2)["image"], seen[2]["image"])
 
 
 def test_process_shards_are_disjoint_halves(fake_dir):

@@ -39,6 +39,9 @@ class Source:
   def batch(self, step: int, n_critic: int = 1) -> dict[str, np.ndarray]:
     raise NotImplementedError
 
+  def close(self) -> None:
+    """Releases threads and open streams; ``batch`` may reopen them."""
+
 
 def _resize(images: np.ndarray, resolution: int) -> np.ndarray:
   """Bilinearly resizes ``[N, h, w, C]`` images to ``[N, resolution, resolution, C]``."""

@@ -154,8 +154,8 @@ class FolderSource(Source):
     self.spec = DataSpec((self.resolution, self.resolution, self.channels), num_classes, "image")
     self.bad_files: dict[str, str] = {}  # path -> error, in the order met
     self._lock = threading.Lock()
-    workers = data_cfg.get("num_workers", 0) or min(8, os.cpu_count() or 1)
-    self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="folder")
+    self._workers = data_cfg.get("num_workers", 0) or min(8, os.cpu_count() or 1)
+    self._pool = None  # started by the first batch(), ended by close()
     logging.info(
       "Image folder %s: %d images, %d classes.",
       data_cfg.folder,
@@ -201,6 +201,8 @@ class FolderSource(Source):
     start = step * n_critic * self.global_batch
     pos = start + np.arange(n_critic * self.global_batch).reshape(n_critic, -1)
     pos = pos[:, self.offset : self.offset + self.local_batch]  # this process's share
+    if self._pool is None:
+      self._pool = concurrent.futures.ThreadPoolExecutor(self._workers, thread_name_prefix="folder")
     loaded = list(self._pool.map(self._load_position, pos.reshape(-1).tolist()))
     images = np.stack([im for im, _ in loaded]).reshape(*pos.shape, *self.spec.sample_shape)
     labels = np.asarray([lab for _, lab in loaded], np.int32).reshape(pos.shape)
@@ -211,3 +213,8 @@ class FolderSource(Source):
       mask = mask[:, self.offset : self.offset + self.local_batch]
       images[mask] = images[mask][:, :, ::-1]
     return {"image": images, "label": labels}
+
+  def close(self) -> None:
+    if self._pool is not None:
+      self._pool.shutdown(wait=True)
+      self._pool = None

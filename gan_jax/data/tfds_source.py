@@ -278,6 +278,11 @@ class TfdsSource(Source):
       yield from self.epoch_dataset(epoch, skip).as_numpy_iterator()
       epoch, skip = epoch + 1, 0
 
+  def close(self) -> None:
+    if self._stream is not None:
+      self._stream.close()  # ends the tf.data iterator and its prefetch threads
+      self._stream = None
+
   def batch(self, step: int, n_critic: int = 1) -> dict[str, np.ndarray]:
     first = step * n_critic
     if self._stream is None or self._next_batch != first:
