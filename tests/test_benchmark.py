@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from experiments import gan_ring
 from gan_jax import benchmark
 
@@ -21,10 +23,12 @@ KEYS = {
 }
 
 
-def test_run_reports_consistent_figures():
+@pytest.mark.parametrize("strategy", ["jit", "pmap"])
+def test_run_reports_consistent_figures(strategy):
   cfg = gan_ring.get_config("tiny")
+  cfg.parallel.strategy = strategy
   r = benchmark.run(cfg, steps=3, warmup=1)
-  assert KEYS <= set(r)
+  assert KEYS <= set(r) and r["strategy"] == strategy
   assert r["step_ms"] > 0 and r["gflop_per_step"] > 0
   assert (
     abs(r["images_per_sec"] - cfg.data.batch_size / (r["step_ms"] / 1000))
