@@ -100,7 +100,7 @@ def _params(workdir, out):
   return np.load(out), int(r.stdout.split("step")[1])
 
 
-def test_two_processes_match_one_and_checkpoints_move_between_layouts(tmp_path):
+def test_two_processes_match_one_under_jit_and_pmap_and_checkpoints_move_between_layouts(tmp_path):
   multi, single = tmp_path / "multi", tmp_path / "single"
   outs = _two_processes(multi)
   _one_process(single)
@@ -116,6 +116,13 @@ def test_two_processes_match_one_and_checkpoints_move_between_layouts(tmp_path):
   p_single, step_single = _params(single, tmp_path / "single.npy")
   assert step_multi == step_single == 4
   np.testing.assert_allclose(p_multi, p_single, rtol=1e-4, atol=1e-5)
+
+  # pmap over the 2 x 2 devices of both processes: the same run.
+  pmapped = tmp_path / "pmap"
+  _two_processes(pmapped, "--config.parallel.strategy=pmap")
+  p_pmap, step_pmap = _params(pmapped, tmp_path / "pmap.npy")
+  assert step_pmap == 4
+  np.testing.assert_allclose(p_pmap, p_single, rtol=1e-4, atol=1e-5)
 
   # A one-process checkpoint continues in the two-process layout.
   outs = _two_processes(single, "--config.train.num_steps=6")
