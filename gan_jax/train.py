@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import sys
 import threading
@@ -123,6 +124,25 @@ def check_workdir(workdir: str) -> None:
     ) from e
 
 
+def check_free_space(workdir: str, checkpoint_bytes: int, copies: int) -> None:
+  """Refuses to start where not even one checkpoint fits; warns where ``copies`` won't."""
+  free = shutil.disk_usage(workdir).free
+  mib = lambda n: f"{n / 2**20:,.1f} MiB"  # noqa: E731
+  if free < checkpoint_bytes:
+    raise OSError(
+      f"Workdir {workdir!r} has {mib(free)} free, less than one checkpoint of this run "
+      f"({mib(checkpoint_bytes)}); free space or choose another --workdir."
+    )
+  if free < copies * checkpoint_bytes:
+    logging.warning(
+      "Workdir %s has %s free; the run keeps up to %d checkpoints of %s.",
+      workdir,
+      mib(free),
+      copies,
+      mib(checkpoint_bytes),
+    )
+
+
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
   out = {}
   for k, v in d.items():
@@ -220,6 +240,10 @@ class Setup:
               self.best_metric,
               mode,
             )
+
+  def state_bytes(self) -> int:
+    """The size of the state's arrays: about what one checkpoint takes on disk."""
+    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(self.state.arrays()))
 
   def close(self) -> None:
     """Waits for pending saves, closes the checkpoint managers and the input source."""
@@ -554,6 +578,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
 
   # ---- Restore -------------------------------------------------------------------------
   try:
+    # The checkpoints kept, one being written, and the best one.
+    copies = tc.keep_checkpoints + 1 + bool(setup.best_metric)
+    check_free_space(workdir, setup.state_bytes(), copies)
     start = _restore_for_training(setup, workdir)
   except BaseException:
     setup.close()

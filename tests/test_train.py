@@ -207,6 +207,27 @@ def test_full_workdir_fails_at_start(tmp_path, monkeypatch):
     train.train_and_evaluate(gan_ring.get_config("tiny"), str(tmp_path / "run"))
 
 
+def test_workdir_without_room_for_a_checkpoint_fails_at_start(tmp_path, monkeypatch, caplog):
+  usage = train.shutil.disk_usage
+
+  def free(n):
+    monkeypatch.setattr(train.shutil, "disk_usage", lambda p: usage(p)._replace(free=n))
+
+  cfg = gan_ring.get_config("tiny")
+  cfg.train.num_steps = 2
+  setup = train.Setup(cfg, None)
+  size = setup.state_bytes()
+  leaves = jax.tree.leaves(setup.state.arrays())
+  assert size == sum(np.asarray(x).nbytes for x in leaves) > 0
+  free(size - 1)
+  with pytest.raises(OSError, match=r"less than one checkpoint of this run"):
+    train.train_and_evaluate(cfg, str(tmp_path / "a"))
+  assert not os.path.exists(tmp_path / "a" / "checkpoints" / "2")
+  free(2 * size)  # room for two of the (keep_checkpoints + 1) copies: a warning, a run
+  state = train.train_and_evaluate(cfg, str(tmp_path / "b"))
+  assert int(state.step) == 2 and "keeps up to" in caplog.text
+
+
 def test_allow_config_change_overrides_the_drift_check(tmp_path):
   cfg = gan_ring.get_config("tiny")
   cfg.train.num_steps = 2
