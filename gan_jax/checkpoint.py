@@ -10,7 +10,9 @@ the storage layer would not notice), is reported and skipped for the one before 
 
 from __future__ import annotations
 
+import logging as pylogging
 import os
+import sys
 import time
 import zlib
 from typing import Any
@@ -116,6 +118,7 @@ def restore_newest_good(
       _set_aside(manager, [s for s in steps if s > step])
       return step, state, meta
     except Exception as e:  # noqa: BLE001 (any failure means: try an older step)
+      _quiet_stragglers_of_failed_reads()
       msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
       logging.warning(
         "Checkpoint at step %d in %s cannot be restored (%s); trying an older one.",
@@ -128,6 +131,42 @@ def restore_newest_good(
     f"No checkpoint in {manager.directory} could be restored (nothing was deleted):\n  "
     + "\n  ".join(failures)
   )
+
+
+def _is_straggler(exc: BaseException | None) -> bool:
+  if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+    return True  # a read completing onto the finished restore's event loop
+  return isinstance(exc, ValueError) and "tensorstore_spec" in str(exc)  # its own error
+
+
+class _DropStragglerFutures(pylogging.Filter):
+  def filter(self, record: pylogging.LogRecord) -> bool:
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (record.getMessage().startswith("Future exception") and _is_straggler(exc))
+
+
+def _quiet_stragglers_of_failed_reads() -> None:
+  """Silences the aftermath of a failed restore, for the rest of the process.
+
+  When one read of a damaged checkpoint fails, Orbax ends the restore and its event loop
+  while TensorStore's other reads are in flight; as they complete, each reports "Event
+  loop is closed" (or its own read error) as an unraisable exception or an unretrieved
+  future, dozens of tracebacks in all. The warning of ``restore_newest_good`` already
+  names the checkpoint and the first error, so these reports, and only these, are dropped.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, "gan_jax_stragglers", False):
+    return
+
+  def hook(unraisable):
+    if not _is_straggler(unraisable.exc_value):
+      previous(unraisable)
+
+  hook.gan_jax_stragglers = True
+  sys.unraisablehook = hook
+  asyncio_log = pylogging.getLogger("asyncio")
+  if not any(isinstance(f, _DropStragglerFutures) for f in asyncio_log.filters):
+    asyncio_log.addFilter(_DropStragglerFutures())
 
 
 def _restore_verified(

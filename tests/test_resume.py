@@ -2,12 +2,14 @@
 
 import glob
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -195,3 +197,26 @@ def test_keep_period_keeps_every_kth_step(tmp_path):
   train.train_and_evaluate(cfg, str(tmp_path))
   steps = sorted(int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit())
   assert steps == [4, 8, 12]
+
+
+def test_stragglers_of_a_failed_restore_are_dropped_and_nothing_else(monkeypatch, caplog):
+  seen = []
+  monkeypatch.setattr(sys, "unraisablehook", seen.append)
+  asyncio_log = logging.getLogger("asyncio")
+  monkeypatch.setattr(asyncio_log, "filters", [])
+  checkpoint._quiet_stragglers_of_failed_reads()
+  checkpoint._quiet_stragglers_of_failed_reads()  # installed once
+
+  def unraisable(exc):
+    return types.SimpleNamespace(exc_type=type(exc), exc_value=exc, object=None)
+
+  sys.unraisablehook(unraisable(RuntimeError("Event loop is closed")))
+  other = unraisable(RuntimeError("something else"))
+  sys.unraisablehook(other)
+  assert seen == [other]
+
+  read_error = ValueError('DATA_LOSS: Error reading ... [tensorstore_spec=\'{"driver": "zarr"}\']')
+  for exc in (read_error, KeyError("kept")):
+    asyncio_log.error("Future exception was never retrieved", exc_info=(type(exc), exc, None))
+  errors = [r for r in caplog.records if r.name == "asyncio"]
+  assert len(errors) == 1 and errors[0].exc_info[1].args == ("kept",)
