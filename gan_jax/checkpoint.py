@@ -133,7 +133,14 @@ def restore_newest_good(
   )
 
 
+# Reports from a failed restore's reads are dropped for this long after the failure.
+STRAGGLER_WINDOW_S = 30.0
+_quiet_until = 0.0
+
+
 def _is_straggler(exc: BaseException | None) -> bool:
+  if time.monotonic() >= _quiet_until:
+    return False
   if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
     return True  # a read completing onto the finished restore's event loop
   return isinstance(exc, ValueError) and "tensorstore_spec" in str(exc)  # its own error
@@ -146,7 +153,7 @@ class _DropStragglerFutures(pylogging.Filter):
 
 
 def _quiet_stragglers_of_failed_reads() -> None:
-  """Silences the aftermath of a failed restore, for the rest of the process.
+  """Silences the aftermath of a failed restore, for ``STRAGGLER_WINDOW_S`` seconds.
 
   When one read of a damaged checkpoint fails, Orbax ends the restore and its event loop
   while TensorStore's other reads are in flight; as they complete, each reports "Event
@@ -154,6 +161,8 @@ def _quiet_stragglers_of_failed_reads() -> None:
   future, dozens of tracebacks in all. The warning of ``restore_newest_good`` already
   names the checkpoint and the first error, so these reports, and only these, are dropped.
   """
+  global _quiet_until
+  _quiet_until = time.monotonic() + STRAGGLER_WINDOW_S
   previous = sys.unraisablehook
   if getattr(previous, "gan_jax_stragglers", False):
     return

@@ -125,17 +125,27 @@ def check_workdir(workdir: str) -> None:
 
 
 def check_free_space(workdir: str, checkpoint_bytes: int, copies: int) -> None:
-  """Refuses to start where not even one checkpoint fits; warns where ``copies`` won't."""
+  """Refuses to start where not even one checkpoint fits; warns where ``copies`` won't.
+
+  Every process of a multi-host run takes the same decision, on the fullest disk among
+  them, so that none is left waiting for the others in a collective.
+  """
   free = shutil.disk_usage(workdir).free
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    free_mib = multihost_utils.process_allgather(np.float32(free / 2**20))
+    free = int(float(np.min(free_mib)) * 2**20)
   mib = lambda n: f"{n / 2**20:,.1f} MiB"  # noqa: E731
   if free < checkpoint_bytes:
     raise OSError(
       f"Workdir {workdir!r} has {mib(free)} free, less than one checkpoint of this run "
       f"({mib(checkpoint_bytes)}); free space or choose another --workdir."
     )
-  if free < copies * checkpoint_bytes:
+  if free < copies * checkpoint_bytes and jax.process_index() == 0:
     logging.warning(
-      "Workdir %s has %s free; the run keeps up to %d checkpoints of %s.",
+      "Workdir %s has %s free; the run keeps up to %d checkpoints of %s (more with "
+      "train.keep_period).",
       workdir,
       mib(free),
       copies,
@@ -247,11 +257,15 @@ class Setup:
 
   def close(self) -> None:
     """Waits for pending saves, closes the checkpoint managers and the input source."""
-    for m in (self.manager, self.best_manager):
-      if m is not None:
-        m.wait_until_finished()
-        m.close()
-    self.source.close()
+    try:
+      for m in (self.manager, self.best_manager):
+        if m is not None:
+          try:
+            m.wait_until_finished()
+          finally:
+            m.close()
+    finally:
+      self.source.close()
 
   def keep_if_best(self, step_: int, result: dict[str, Any]) -> bool:
     """Saves the state to ``WORKDIR/best_checkpoint`` when ``train.best_metric`` improved."""

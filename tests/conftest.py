@@ -3,9 +3,12 @@ workers and by the runs that tests start in subprocesses:
 
 - the project's caches (digits classifier, Inception reference features) go to a temporary
   directory, so tests never read or write the user's ~/.cache/gan_jax;
-- XLA's persistent compilation cache is shared by every process of the session, so a step
-  that many tests build (the tiny ring MLP, the tiny digits DCGAN) is compiled once. Entries
-  are read and written under a file lock, and the directory is removed at the end.
+- XLA's persistent compilation cache lives in another temporary directory, shared by every
+  process of the session, so a step that many tests build (the tiny ring MLP, the tiny
+  digits DCGAN) is compiled once. Entries are read and written under a file lock.
+
+The directories belong to the session (never the user's own, even where the environment
+names one) and the process that made them removes them at the end.
 """
 
 import os
@@ -13,17 +16,18 @@ import shutil
 import tempfile
 
 _CREATED = []
-for _var, _prefix in (
-  ("GAN_JAX_CACHE", "gan_jax_test_cache_"),
-  ("JAX_COMPILATION_CACHE_DIR", "gan_jax_test_xla_cache_"),
+for _marker, _var, _prefix in (
+  ("GAN_JAX_TEST_CACHE", "GAN_JAX_CACHE", "gan_jax_test_cache_"),
+  ("GAN_JAX_TEST_XLA_CACHE", "JAX_COMPILATION_CACHE_DIR", "gan_jax_test_xla_cache_"),
 ):
-  if _var not in os.environ:
-    os.environ[_var] = tempfile.mkdtemp(prefix=_prefix)
-    _CREATED.append(os.environ[_var])
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+  if _marker not in os.environ:  # the first process of the session: the controller
+    os.environ[_marker] = tempfile.mkdtemp(prefix=_prefix)
+    _CREATED.append(os.environ[_marker])
+  os.environ[_var] = os.environ[_marker]
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 # A size limit turns on the cache's file lock: no process reads a half-written entry.
-os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 * 2**30))
+os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(8 * 2**30)
 
 
 def pytest_unconfigure(config):

@@ -57,7 +57,13 @@ def _two_processes(workdir, *extra):
     )
     for i in range(2)
   ]
-  outs = [p.communicate(timeout=300)[0] for p in procs]
+  try:
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+  finally:
+    for p in procs:  # after a timeout or an interrupt: no orphaned peer keeps running
+      if p.poll() is None:
+        p.kill()
+        p.wait()
   for p, out in zip(procs, outs, strict=True):
     assert p.returncode == 0, out[-3000:]
   return outs

@@ -210,10 +210,15 @@ def test_stragglers_of_a_failed_restore_are_dropped_and_nothing_else(monkeypatch
   def unraisable(exc):
     return types.SimpleNamespace(exc_type=type(exc), exc_value=exc, object=None)
 
-  sys.unraisablehook(unraisable(RuntimeError("Event loop is closed")))
+  closed = unraisable(RuntimeError("Event loop is closed"))
+  sys.unraisablehook(closed)
   other = unraisable(RuntimeError("something else"))
   sys.unraisablehook(other)
   assert seen == [other]
+  monkeypatch.setattr(checkpoint, "_quiet_until", time.monotonic())  # the window has passed
+  sys.unraisablehook(closed)
+  assert seen == [other, closed]
+  checkpoint._quiet_stragglers_of_failed_reads()  # a new failure opens a new window
 
   read_error = ValueError('DATA_LOSS: Error reading ... [tensorstore_spec=\'{"driver": "zarr"}\']')
   for exc in (read_error, KeyError("kept")):

@@ -95,6 +95,9 @@ class _PoisonedSource(data.Source):
       b["image"] = np.full_like(b["image"], np.nan)
     return b
 
+  def close(self):
+    self.inner.close()
+
 
 class _Scalars:
   """Stands in for the TensorBoard writer and records the logged scalars."""

@@ -201,9 +201,13 @@ class FolderSource(Source):
     start = step * n_critic * self.global_batch
     pos = start + np.arange(n_critic * self.global_batch).reshape(n_critic, -1)
     pos = pos[:, self.offset : self.offset + self.local_batch]  # this process's share
-    if self._pool is None:
-      self._pool = concurrent.futures.ThreadPoolExecutor(self._workers, thread_name_prefix="folder")
-    loaded = list(self._pool.map(self._load_position, pos.reshape(-1).tolist()))
+    with self._lock:
+      if self._pool is None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+          self._workers, thread_name_prefix="folder"
+        )
+      pool = self._pool
+    loaded = list(pool.map(self._load_position, pos.reshape(-1).tolist()))
     images = np.stack([im for im, _ in loaded]).reshape(*pos.shape, *self.spec.sample_shape)
     labels = np.asarray([lab for _, lab in loaded], np.int32).reshape(pos.shape)
     images = images.astype(np.float32) / 127.5 - 1.0
@@ -215,6 +219,7 @@ class FolderSource(Source):
     return {"image": images, "label": labels}
 
   def close(self) -> None:
-    if self._pool is not None:
-      self._pool.shutdown(wait=True)
-      self._pool = None
+    with self._lock:
+      pool, self._pool = self._pool, None
+    if pool is not None:
+      pool.shutdown(wait=True)

@@ -44,11 +44,14 @@ def real_images(data_cfg, n: int) -> np.ndarray:
     data_cfg.random_flip = False  # the reference is the dataset itself
   source = data.build_source(data_cfg, seed=0, process_index=0, process_count=1)
   out, step, have = [], 0, 0
-  while have < n:
-    batch = source.batch(step, 1)["image"][0]
-    out.append(batch)
-    have += len(batch)
-    step += 1
+  try:
+    while have < n:
+      batch = source.batch(step, 1)["image"][0]
+      out.append(batch)
+      have += len(batch)
+      step += 1
+  finally:
+    source.close()
   return np.concatenate(out)[:n]
 
 
