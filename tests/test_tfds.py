@@ -56,14 +56,17 @@ def test_missing_dataset_fails_fast_with_the_prepare_command(tmp_path):
   cfg = wgan_celeba.get_config().data
   empty = str(tmp_path / "no_data_here")
   cfg.data_dir = empty
-  t0 = time.perf_counter()  # TensorFlow is already imported by this module
-  with pytest.raises(tfds_source.DatasetNotPreparedError) as e:
-    data.build_source(cfg, 0)
-  elapsed = time.perf_counter() - t0
+  times = []
+  for _ in range(2):  # the faster of two: the other test worker may hold both cores
+    t0 = time.perf_counter()  # TensorFlow is already imported by this module
+    with pytest.raises(tfds_source.DatasetNotPreparedError) as e:
+      data.build_source(cfg, 0)
+    times.append(time.perf_counter() - t0)
   msg = str(e.value)
   assert f"tfds build celeb_a --data_dir={empty}" in msg
   assert f"data_dir searched: {empty}" in msg and "data.download=True" in msg
-  assert elapsed < 1.0, f"took {elapsed:.2f}s"
+  # No attempt to reach the network (which would wait for its timeouts): well under 2 s.
+  assert min(times) < 2.0, f"took {times}"
   assert not os.path.exists(empty)  # nothing was created or downloaded
 
 
