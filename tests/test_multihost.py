@@ -134,3 +134,48 @@ def test_two_processes_match_one_under_jit_and_pmap_and_checkpoints_move_between
   outs = _two_processes(single, "--config.train.num_steps=6")
   assert "Restored checkpoint at step 4" in outs[0]
   assert _params(single, tmp_path / "continued.npy")[1] == 6
+
+
+_ONE_HOST_FULL = """
+import sys
+from experiments import gan_ring
+from gan_jax import parallel, train
+port, pid, workdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+parallel.initialize_distributed(f"127.0.0.1:{port}", 2, pid, cpu_collectives=True)
+if pid == 1:  # only the second host's disk is full
+  usage = train.shutil.disk_usage
+  train.shutil.disk_usage = lambda p: usage(p)._replace(free=1000)
+c = gan_ring.get_config("tiny")
+c.data.batch_size = 16
+try:
+  train.train_and_evaluate(c, f"{workdir}/{pid}")
+except OSError as e:
+  print("refused:", e)
+"""
+
+
+def test_one_full_host_stops_every_process_at_start(tmp_path):
+  """Both processes refuse together; neither waits in a collective for the other."""
+  port = _free_port()
+  procs = [
+    subprocess.Popen(
+      [sys.executable, "-c", textwrap.dedent(_ONE_HOST_FULL), str(port), str(i), str(tmp_path)],
+      cwd=ROOT,
+      env=_env(2),
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+    )
+    for i in range(2)
+  ]
+  try:
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+  for p, out in zip(procs, outs, strict=True):
+    assert p.returncode == 0, out[-3000:]
+    assert "refused:" in out and "less than one checkpoint" in out, out[-3000:]
+  assert not os.path.exists(tmp_path / "0" / "checkpoints" / "2")
