@@ -256,16 +256,22 @@ class Setup:
     return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(self.state.arrays()))
 
   def close(self) -> None:
-    """Waits for pending saves, closes the checkpoint managers and the input source."""
-    try:
-      for m in (self.manager, self.best_manager):
-        if m is not None:
-          try:
-            m.wait_until_finished()
-          finally:
-            m.close()
-    finally:
-      self.source.close()
+    """Waits for pending saves, closes the checkpoint managers and the input source.
+
+    Everything is closed even when a save failed; the first failure is raised after.
+    """
+    errors = []
+    for m in (self.manager, self.best_manager):
+      if m is not None:
+        try:
+          m.wait_until_finished()
+        except Exception as e:  # noqa: BLE001 (raised below, once all is closed)
+          errors.append(e)
+        finally:
+          m.close()
+    self.source.close()
+    if errors:
+      raise errors[0]
 
   def keep_if_best(self, step_: int, result: dict[str, Any]) -> bool:
     """Saves the state to ``WORKDIR/best_checkpoint`` when ``train.best_metric`` improved."""

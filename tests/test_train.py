@@ -231,6 +231,30 @@ def test_workdir_without_room_for_a_checkpoint_fails_at_start(tmp_path, monkeypa
   assert int(state.step) == 2 and "keeps up to" in caplog.text
 
 
+def test_close_closes_everything_then_raises_the_first_save_error(tmp_path):
+  setup = train.Setup(gan_ring.get_config("tiny"), str(tmp_path))
+  setup.close()  # the real managers and source
+  closed = []
+
+  class Manager:
+    def __init__(self, name, error=None):
+      self.name, self.error = name, error
+
+    def wait_until_finished(self):
+      if self.error:
+        raise self.error
+
+    def close(self):
+      closed.append(self.name)
+
+  setup.manager = Manager("newest", OSError("disk gone"))
+  setup.best_manager = Manager("best", OSError("second failure"))
+  setup.source.close = lambda: closed.append("source")
+  with pytest.raises(OSError, match="disk gone"):
+    setup.close()
+  assert closed == ["newest", "best", "source"]
+
+
 def test_allow_config_change_overrides_the_drift_check(tmp_path):
   cfg = gan_ring.get_config("tiny")
   cfg.train.num_steps = 2
