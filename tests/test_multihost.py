@@ -11,7 +11,11 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import numpy as np
+
+from experiments import gan_ring
+from gan_jax import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = [
@@ -77,33 +81,18 @@ def _one_process(workdir, *extra):
   return r.stderr
 
 
-_DUMP = """
-import jax, numpy as np, sys
-from experiments import gan_ring
-from gan_jax import train
-c = gan_ring.get_config("tiny")
-c.data.batch_size = 16
-setup = train.Setup(c, sys.argv[1], async_save=False)
-meta = setup.restore()
-setup.manager.close()
-s = setup.state
-leaves = jax.tree.leaves((s.g_params, s.d_params, s.g_ema_params, s.g_opt_state, s.d_opt_state))
-np.save(sys.argv[2], np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves]))
-print("step", int(s.step))
-"""
-
-
-def _params(workdir, out):
-  r = subprocess.run(
-    [sys.executable, "-c", textwrap.dedent(_DUMP), str(workdir), str(out)],
-    cwd=ROOT,
-    env=_env(1),
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert r.returncode == 0, r.stderr[-3000:]
-  return np.load(out), int(r.stdout.split("step")[1])
+def _params(workdir):
+  """The newest checkpoint of ``workdir`` read back by this (one-device) process."""
+  c = gan_ring.get_config("tiny")
+  c.data.batch_size = 16
+  setup = train.Setup(c, str(workdir), async_save=False)
+  try:
+    setup.restore()
+  finally:
+    setup.close()
+  s = setup.state
+  leaves = jax.tree.leaves((s.g_params, s.d_params, s.g_ema_params, s.g_opt_state, s.d_opt_state))
+  return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves]), int(s.step)
 
 
 def test_two_processes_match_one_under_jit_and_pmap_and_checkpoints_move_between_layouts(tmp_path):
@@ -118,22 +107,22 @@ def test_two_processes_match_one_under_jit_and_pmap_and_checkpoints_move_between
   assert os.path.exists(multi / "samples" / "step_0000004.png")
 
   # The same parameters (up to the order of float32 sums), read back by one process.
-  p_multi, step_multi = _params(multi, tmp_path / "multi.npy")
-  p_single, step_single = _params(single, tmp_path / "single.npy")
+  p_multi, step_multi = _params(multi)
+  p_single, step_single = _params(single)
   assert step_multi == step_single == 4
   np.testing.assert_allclose(p_multi, p_single, rtol=1e-4, atol=1e-5)
 
   # pmap over the 2 x 2 devices of both processes: the same run.
   pmapped = tmp_path / "pmap"
   _two_processes(pmapped, "--config.parallel.strategy=pmap")
-  p_pmap, step_pmap = _params(pmapped, tmp_path / "pmap.npy")
+  p_pmap, step_pmap = _params(pmapped)
   assert step_pmap == 4
   np.testing.assert_allclose(p_pmap, p_single, rtol=1e-4, atol=1e-5)
 
   # A one-process checkpoint continues in the two-process layout.
   outs = _two_processes(single, "--config.train.num_steps=6")
   assert "Restored checkpoint at step 4" in outs[0]
-  assert _params(single, tmp_path / "continued.npy")[1] == 6
+  assert _params(single)[1] == 6
 
 
 _ONE_HOST_FULL = """
