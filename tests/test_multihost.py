@@ -41,18 +41,12 @@ def _main(workdir, *extra):
   return [sys.executable, "-m", "gan_jax.main", f"--workdir={workdir}", *CONFIG, *extra]
 
 
-def _two_processes(workdir, *extra):
+def _peers(command, timeout=300):
+  """Runs ``command(port, i)`` for processes 0 and 1 (2 CPU devices each); their outputs."""
   port = _free_port()
   procs = [
     subprocess.Popen(
-      _main(
-        workdir,
-        f"--coordinator_address=127.0.0.1:{port}",
-        "--num_processes=2",
-        f"--process_id={i}",
-        "--cpu_collectives",
-        *extra,
-      ),
+      command(port, i),
       cwd=ROOT,
       env=_env(2),
       stdout=subprocess.PIPE,
@@ -62,7 +56,7 @@ def _two_processes(workdir, *extra):
     for i in range(2)
   ]
   try:
-    outs = [p.communicate(timeout=300)[0] for p in procs]
+    outs = [p.communicate(timeout=timeout)[0] for p in procs]
   finally:
     for p in procs:  # after a timeout or an interrupt: no orphaned peer keeps running
       if p.poll() is None:
@@ -71,6 +65,19 @@ def _two_processes(workdir, *extra):
   for p, out in zip(procs, outs, strict=True):
     assert p.returncode == 0, out[-3000:]
   return outs
+
+
+def _two_processes(workdir, *extra):
+  return _peers(
+    lambda port, i: _main(
+      workdir,
+      f"--coordinator_address=127.0.0.1:{port}",
+      "--num_processes=2",
+      f"--process_id={i}",
+      "--cpu_collectives",
+      *extra,
+    )
+  )
 
 
 def _one_process(workdir, *extra):
@@ -145,26 +152,10 @@ except OSError as e:
 
 def test_one_full_host_stops_every_process_at_start(tmp_path):
   """Both processes refuse together; neither waits in a collective for the other."""
-  port = _free_port()
-  procs = [
-    subprocess.Popen(
-      [sys.executable, "-c", textwrap.dedent(_ONE_HOST_FULL), str(port), str(i), str(tmp_path)],
-      cwd=ROOT,
-      env=_env(2),
-      stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT,
-      text=True,
-    )
-    for i in range(2)
-  ]
-  try:
-    outs = [p.communicate(timeout=120)[0] for p in procs]
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-  for p, out in zip(procs, outs, strict=True):
-    assert p.returncode == 0, out[-3000:]
+  code = textwrap.dedent(_ONE_HOST_FULL)
+  outs = _peers(
+    lambda port, i: [sys.executable, "-c", code, str(port), str(i), str(tmp_path)], timeout=120
+  )
+  for out in outs:
     assert "refused:" in out and "less than one checkpoint" in out, out[-3000:]
   assert not os.path.exists(tmp_path / "0" / "checkpoints" / "2")
