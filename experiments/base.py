@@ -9,6 +9,20 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 
+def optimizer(
+  name: str = "adam", lr: float = 2e-4, b1: float = 0.5, b2: float = 0.999, **schedule
+) -> ml_collections.ConfigDict:
+  """One network's optimizer entry (``config.optim.<network or role>``)."""
+  c = ml_collections.ConfigDict({"name": name, "lr": lr, "b1": b1, "b2": b2})
+  c.schedule = "constant"
+  c.decay_start = 0
+  c.decay_end = 0
+  c.milestones = ()
+  c.gamma = 0.5
+  c.update(schedule)
+  return c
+
+
 def get_base_config() -> ml_collections.ConfigDict:
   """Defaults: DCGAN on the embedded digits with the non-saturating loss."""
   c = ml_collections.ConfigDict()
@@ -38,6 +52,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.on_bad_file = "skip"  # skip (count and warn) | fail
   c.data.num_workers = 0  # folder decoding threads; 0: min(8, CPU count)
 
+  c.game = ml_collections.ConfigDict()
+  c.game.name = "gan"  # the objective over named networks (gan_jax/games/)
+  c.game.n_critic = 1  # discriminator updates per generator update
+
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"  # dcgan | mlp
   c.model.z_dim = 100
@@ -55,11 +73,14 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.loss.penalty_weight = 10.0  # lambda for gradient_penalty, gamma for r1 / r2
   c.loss.clip = 0.0  # WGAN weight clipping c (0: off)
 
+  # One entry per network or role (a network without its own entry uses its role's: g, d).
+  # schedule: constant | linear (to 0 from decay_start to decay_end, 0: train.num_steps)
+  # | multistep (times gamma at each of milestones); in global steps.
   c.optim = ml_collections.ConfigDict()
-  c.optim.g = ml_collections.ConfigDict({"name": "adam", "lr": 2e-4, "b1": 0.5, "b2": 0.999})
-  c.optim.d = ml_collections.ConfigDict({"name": "adam", "lr": 2e-4, "b1": 0.5, "b2": 0.999})
-  c.optim.n_critic = 1
+  c.optim.g = optimizer()
+  c.optim.d = optimizer()
   c.optim.ema_decay = 0.999
+  c.optim.ema_start = 0  # the EMA copies the weights before this step
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 2000
@@ -73,11 +94,17 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.train.num_samples = 64  # images in the fixed-z sample grid
   c.train.nan_policy = "stop"  # stop | skip
   c.train.allow_config_change = False
+  # Start named networks from another run's newest checkpoint (a fresh run only), e.g.
+  # a GAN's generator from a run that pre-trained it: init_from=WORKDIR, init_networks=g.
+  c.train.init_from = ""
+  c.train.init_networks = ()  # () = every network both runs have
   # Keep WORKDIR/best_checkpoint by this eval metric ("" off), e.g. "fid" with "min".
   c.train.best_metric = ""
   c.train.best_mode = "min"  # min | max
 
   c.eval = ml_collections.ConfigDict()
+  # Metrics by name (gan_jax/evaluation.py); () = the dataset's own, + inception if set.
+  c.eval.metrics = ()
   c.eval.num_samples = 2500  # generated samples per evaluation (n_fake)
   # Inception metrics (FID, IS, KID, precision/recall, density/coverage) need converted
   # weights: python -m gan_jax.metrics.convert_inception --src=PATH/pt_inception-...pth
@@ -95,13 +122,14 @@ def get_base_config() -> ml_collections.ConfigDict:
 
 
 def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Shrinks a config to a run of seconds on one CPU core (tests use it)."""
+  """Shrinks a config to a run of seconds on one CPU core (tests use it).
+
+  The run's length and batch are set here; the model family and the game shrink their
+  own sizes (``gan_jax.models.MODELS[name].tiny``, ``gan_jax.games.GAMES[name].tiny``).
+  """
+  from gan_jax import games, models
+
   c.data.batch_size = 8
-  if c.data.name not in ("ring", "grid"):
-    c.data.resolution = 8 if c.model.name == "dcgan" else c.data.resolution
-  c.model.z_dim = 8
-  c.model.width = 8
-  c.model.hidden = (16, 16)
   c.train.num_steps = 4
   c.train.steps_per_call = 1
   c.train.log_every = 2
@@ -109,6 +137,8 @@ def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.train.checkpoint_every = 2
   c.train.num_samples = 16
   c.eval.num_samples = 200
+  models.get_family(c.model.name).tiny(c)
+  games.get(c.game.name).tiny(c)
   return c
 
 

@@ -20,7 +20,7 @@ the generator; images center-cropped to 140x140 and resized to 64x64. The EMA ge
 (decay 0.999) is the one sampled and evaluated.
 """
 
-from experiments import base
+from experiments import base, presets
 
 
 def get_config(arg=None):
@@ -33,13 +33,7 @@ def get_config(arg=None):
   c.model.name = "dcgan"
   c.model.width = 64
   c.model.z_dim = 128
-  c.model.d_norm = "layer"
-  c.loss.name = "wasserstein"
-  c.loss.penalty = "gradient_penalty"
-  c.loss.penalty_weight = 10.0
-  c.optim.n_critic = 5
-  for p in (c.optim.g, c.optim.d):
-    p.name, p.lr, p.b1, p.b2 = "adam", 1e-4, 0.0, 0.9
+  presets.wgan_gp(c)
   c.optim.ema_decay = 0.999
   c.train.num_steps = 100_000
   c.train.log_every = 100

@@ -6,7 +6,7 @@ lambda 10, n_critic 5, Adam lr 1e-4 with betas (0.5, 0.9), a critic with layer n
 place of BatchNorm.
 """
 
-from experiments import base
+from experiments import base, presets
 
 
 def get_config(arg=None):
@@ -16,12 +16,7 @@ def get_config(arg=None):
   c.model.name = "dcgan"
   c.model.width = 32
   c.model.z_dim = 64
-  c.model.d_norm = "layer"
-  c.loss.name = "wasserstein"
-  c.loss.penalty = "gradient_penalty"
-  c.loss.penalty_weight = 10.0
-  c.optim.n_critic = 5
-  for p in (c.optim.g, c.optim.d):
-    p.lr, p.b1, p.b2 = 1e-4, 0.5, 0.9
+  presets.wgan_gp(c)
+  c.optim.g.b1 = c.optim.d.b1 = 0.5
   c.train.num_steps = 2000
   return base.finalize(c, arg)

@@ -6,8 +6,7 @@ warm-up, and the last line printed is one JSON object:
   images_per_sec   generated images per second (global batch / step time)
   step_ms          median wall time of one training step (one call / steps per call)
   call_ms          median wall time of one compiled call (``train.steps_per_call`` steps)
-  compile_s        lowering + compilation time of the step (under ``parallel.strategy=
-                   'pmap'``: the first call's time less a median call)
+  compile_s        the first call's time less a median call (lowering + compilation)
   gflop_per_step   XLA's cost analysis of one call (all devices)
   achieved_gflops  gflop_per_step / median step time
   peak_memory_mb   peak device memory where the backend reports it (GPU, TPU), else null
@@ -26,7 +25,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from gan_jax import data, parallel, train
+from gan_jax import build, data, parallel
 
 FLAGS = flags.FLAGS
 if "config" not in FLAGS:  # main and benchmark may both be imported (tests)
@@ -85,45 +84,43 @@ def run(config, steps: int = 20, warmup: int = 3) -> dict:
   here (CelebA, say) can still be benchmarked.
   """
   config = _synthetic_data(config)
-  setup = train.Setup(config, workdir=None)
-  spec, state, mesh = setup.source.spec, setup.state, setup.mesh
-  pmap = setup.strategy == "pmap"
-  k, n_critic, b = config.train.steps_per_call, config.optim.n_critic, config.data.batch_size
+  run = build.build(config)
+  run.source.close()  # the batches are synthetic
+  spec, state, mesh = run.spec, run.state, run.layout.mesh
+  k, b = config.train.steps_per_call, config.data.batch_size
+  slices = run.game.batches_per_step
   rng = np.random.default_rng(0)
   local = {
-    "image": np.clip(rng.normal(size=(k, n_critic, b, *spec.sample_shape)), -1, 1).astype(
-      np.float32
-    ),
-    "label": rng.integers(0, max(setup.num_classes, 1), size=(k, n_critic, b)).astype(np.int32),
+    "image": np.clip(rng.normal(size=(k, slices, b, *spec.sample_shape)), -1, 1).astype(np.float32),
+    "label": rng.integers(0, max(run.num_classes, 1), size=(k, slices, b)).astype(np.int32),
   }
   # XLA counts a loop body once, so the FLOPs come from the one-iteration program of the
-  # whole global batch (under pmap: the sum over the devices' programs).
+  # whole global batch (under pmap: the sum over the devices' programs). Step 0 runs
+  # every lazy phase: the heaviest step.
   one = parallel.to_global(jax.tree.map(lambda x: x[:1], local), mesh, batch_axis=2)
-  cost = jax.jit(setup.train_step(1, jit=False)).lower(state, one).compile().cost_analysis()
+  pure = run.pure_step(1, key=run.schedule_key(0, 1))
+  cost = jax.jit(pure).lower(state, one).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops = float(cost.get("flops", 0.0)) if cost else 0.0
 
-  batch, state = setup.device_batch(local), setup.run_state(state)
-  compiled = setup.train_step(k)
+  batch, state = run.layout.device_batch(local), run.layout.run_state(state)
+  compiled = run.compiled_step(k)
   t0 = time.perf_counter()
-  if pmap:  # compiled on the first call
-    state, metrics = compiled(state, batch)
-    jax.block_until_ready(state)
-  else:
-    compiled = compiled.lower(state, batch).compile()
+  state, metrics = compiled(state, batch, 0)  # compiled on the first call
+  jax.block_until_ready(state)
   first_s = time.perf_counter() - t0
 
   for _ in range(warmup):
-    state, metrics = compiled(state, batch)
+    state, metrics = compiled(state, batch, 0)
   jax.block_until_ready(state)
   times = []
   for _ in range(steps):
     t = time.perf_counter()
-    state, metrics = compiled(state, batch)
+    state, metrics = compiled(state, batch, 0)
     jax.block_until_ready((state, metrics))
     times.append(time.perf_counter() - t)
   call_s = statistics.median(times)
-  compile_s = max(first_s - call_s, 0.0) if pmap else first_s
+  compile_s = max(first_s - call_s, 0.0)
   step_s = call_s / k
   dev = jax.devices()[0]
   stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
@@ -142,9 +139,9 @@ def run(config, steps: int = 20, warmup: int = 3) -> dict:
     "mfu": achieved / (peak * jax.device_count()) if peak else None,
     "batch_size": b,
     "steps_per_call": k,
-    "n_critic": n_critic,
+    "batches_per_step": slices,
     "dtype": config.model.dtype,
-    "strategy": setup.strategy,
+    "strategy": run.layout.strategy,
   }
 
 

@@ -1,8 +1,9 @@
 """Orbax checkpoints: save the whole GANState, restore the newest good step.
 
 A checkpoint step directory holds two items: ``state`` (every array of the GANState:
-both players, the EMA generator, both optimizer states, model collections, the step)
-and ``meta`` (JSON: step, data position, the config, and a CRC32 of every array). Saves
+parameters, optimizer states, collections and EMA copies keyed by network name, the
+game's extra state, the step) and ``meta`` (JSON: format version, step, data position,
+the config, and a CRC32 of every array). Saves
 are asynchronous and atomic (written to a temporary directory, then renamed). A newest
 step that fails to restore, or whose arrays do not match their checksums (a flipped bit
 the storage layer would not notice), is reported and skipped for the one before it.
@@ -10,8 +11,10 @@ the storage layer would not notice), is reported and skipped for the one before 
 
 from __future__ import annotations
 
+import json
 import logging as pylogging
 import os
+import shutil
 import sys
 import time
 import zlib
@@ -22,9 +25,48 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+# 2: arrays keyed by network name (params/opt_state/collections/ema/extra). 1 (no version
+# in meta): one generator and one discriminator (g_params, d_params, g_ema_params, ...).
+FORMAT_VERSION = 2
+_V1_LAYOUT = {
+  "g_params": ("params", "g"),
+  "d_params": ("params", "d"),
+  "g_ema_params": ("ema", "g"),
+  "g_opt_state": ("opt_state", "g"),
+  "d_opt_state": ("opt_state", "d"),
+  "g_vars": ("collections", "g"),
+  "d_vars": ("collections", "d"),
+}
+
 
 class NoGoodCheckpointError(RuntimeError):
   """Every checkpoint in the directory failed to restore."""
+
+
+class FormatError(ValueError):
+  """A checkpoint of an older layout that cannot be converted to this run's state."""
+
+
+def _v1_target(target: dict[str, Any], where: str) -> dict[str, Any]:
+  """This run's state in the format-1 layout, or FormatError when it has no such form."""
+  if set(target["params"]) != {"g", "d"} or set(target["ema"]) != {"g"} or target["extra"]:
+    raise FormatError(
+      f"{where} was written before named networks (format 1: one generator 'g' and one "
+      f"discriminator 'd'); this run's networks are {sorted(target['params'])} with EMA "
+      f"{sorted(target['ema'])} and extra state {sorted(target['extra'])}. Continue it "
+      "with the classic game (game.name='gan') and its model, or start a new --workdir."
+    )
+  out = {"step": target["step"], "nonfinite_count": target["nonfinite_count"]}
+  for old, (field, name) in _V1_LAYOUT.items():
+    out[old] = target[field][name]
+  return out
+
+
+def _from_v1(old: dict[str, Any]) -> dict[str, Any]:
+  new = {"step": old["step"], "nonfinite_count": old["nonfinite_count"], "extra": {}}
+  for key, (field, name) in _V1_LAYOUT.items():
+    new.setdefault(field, {})[name] = old[key]
+  return new
 
 
 def make_manager(
@@ -67,7 +109,7 @@ def save(
   force: bool = False,
 ) -> bool:
   """Starts saving ``state_arrays`` and ``meta`` at ``step``; returns whether it saved."""
-  meta = {**meta, "checksums": checksums(state_arrays)}
+  meta = {**meta, "format_version": FORMAT_VERSION, "checksums": checksums(state_arrays)}
   return manager.save(
     step,
     args=ocp.args.Composite(
@@ -117,6 +159,8 @@ def restore_newest_good(
       state, meta = _restore_verified(manager, step, target)
       _set_aside(manager, [s for s in steps if s > step])
       return step, state, meta
+    except FormatError:
+      raise  # readable, but not into this state: nothing older will be either
     except Exception as e:  # noqa: BLE001 (any failure means: try an older step)
       _quiet_stragglers_of_failed_reads()
       msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -181,6 +225,14 @@ def _quiet_stragglers_of_failed_reads() -> None:
 def _restore_verified(
   manager: ocp.CheckpointManager, step: int, target: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+  version = read_meta(manager, step).get("format_version", 1)
+  if version > FORMAT_VERSION:
+    raise FormatError(
+      f"Checkpoint {step} in {manager.directory} has format {version}, newer than this "
+      f"gan_jax's {FORMAT_VERSION}: update gan_jax to continue it."
+    )
+  if version == 1:
+    target = _v1_target(target, f"Checkpoint {step} in {manager.directory}")
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
   restored = manager.restore(
     step,
@@ -191,6 +243,9 @@ def _restore_verified(
   if expected is not None and checksums(state) != expected:
     bad = [k for k, v in checksums(state).items() if expected.get(k) != v]
     raise ValueError(f"checksum mismatch in {len(bad)} array(s), first {bad[0]}")
+  if version == 1:
+    logging.info("Converted checkpoint %d from format 1 (g/d players) to named networks.", step)
+    state = _from_v1(state)
   return state, meta
 
 
@@ -229,3 +284,285 @@ def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
     os.rename(src, target)
     logging.warning("Moved unreadable checkpoint %s to %s", src, target)
   manager.reload()
+
+
+# --------------------------------------------------------------------------------------
+# The workdir: writable, with room for the checkpoints.
+# --------------------------------------------------------------------------------------
+
+
+def check_workdir(workdir: str) -> None:
+  """Creates ``workdir`` and proves it writable now rather than at the first save."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, f".write_probe_{os.getpid()}")
+    with open(probe, "wb") as f:
+      f.write(b"\0" * 65536)
+      f.flush()
+      os.fsync(f.fileno())
+    os.remove(probe)
+  except OSError as e:
+    raise OSError(
+      f"Workdir {workdir!r} is not writable ({e.strerror or e}); choose "
+      "another --workdir or free space."
+    ) from e
+
+
+def check_free_space(workdir: str, checkpoint_bytes: int, copies: int) -> None:
+  """Refuses to start where not even one checkpoint fits; warns where ``copies`` won't.
+
+  Every process of a multi-host run takes the same decision, on the fullest disk among
+  them, so that none is left waiting for the others in a collective.
+  """
+  free = shutil.disk_usage(workdir).free
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    free_mib = multihost_utils.process_allgather(np.float32(free / 2**20))
+    free = int(float(np.min(free_mib)) * 2**20)
+  mib = lambda n: f"{n / 2**20:,.1f} MiB"  # noqa: E731
+  if free < checkpoint_bytes:
+    raise OSError(
+      f"Workdir {workdir!r} has {mib(free)} free, less than one checkpoint of this run "
+      f"({mib(checkpoint_bytes)}); free space or choose another --workdir."
+    )
+  if free < copies * checkpoint_bytes and jax.process_index() == 0:
+    logging.warning(
+      "Workdir %s has %s free; the run keeps up to %d checkpoints of %s (more with "
+      "train.keep_period).",
+      workdir,
+      mib(free),
+      copies,
+      mib(checkpoint_bytes),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Config drift: fields that change what a run computes cannot change on resume.
+# --------------------------------------------------------------------------------------
+
+LOCKED_FIELDS = (
+  "seed",
+  "data.name",
+  "data.resolution",
+  "data.batch_size",
+  "data.channels",
+  "data.crop",
+  "data.split",
+  "data.tfds_name",
+  "data.folder",
+  "model",
+  "game",
+  "loss",
+  "optim",
+)
+# Fields that moved: a saved config's old name is compared under the new one.
+RENAMED_FIELDS = {"optim.n_critic": "game.n_critic"}
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, dict):
+      out.update(_flatten(v, key + "."))
+    else:
+      out[key] = v
+  return out
+
+
+def config_drift(saved: dict, config) -> list[str]:
+  """Lists locked fields whose value differs between the saved and the given config."""
+  now = _flatten(json.loads(config.to_json_best_effort()))
+  old = {RENAMED_FIELDS.get(k, k): v for k, v in _flatten(saved).items()}
+  diffs = []
+  for key in sorted(set(now) | set(old)):
+    if key not in old:  # a field newer than the saved run: it had the default behaviour
+      continue
+    if any(key == f or key.startswith(f + ".") for f in LOCKED_FIELDS):
+      if now.get(key) != old.get(key):
+        diffs.append(f"{key}: saved {old.get(key)!r}, now {now.get(key)!r}")
+  return diffs
+
+
+# --------------------------------------------------------------------------------------
+# A run's checkpoints: the rotating ones and the best one.
+# --------------------------------------------------------------------------------------
+
+
+class Checkpoints:
+  """The managers of ``WORKDIR/checkpoints`` and ``WORKDIR/best_checkpoint``.
+
+  Args:
+    workdir: the run's directory.
+    train_cfg: ``config.train`` (keep_checkpoints, keep_period, best_metric, best_mode).
+    async_save: write in a background thread while training continues.
+  """
+
+  def __init__(self, workdir: str, train_cfg, async_save: bool = True):
+    self.workdir = workdir
+    self.manager = make_manager(
+      workdir, train_cfg.keep_checkpoints, train_cfg.get("keep_period") or None, async_save
+    )
+    self.best_metric = train_cfg.get("best_metric", "")
+    self.best_mode = train_cfg.get("best_mode", "min")
+    self.best_value = None
+    self.best_manager = None
+    if self.best_metric:
+      self.best_manager = self._best()
+      best_step = self.best_manager.latest_step()
+      if best_step is not None:
+        meta = read_meta(self.best_manager, best_step)
+        if (meta.get("metric"), meta.get("mode", "min")) == (self.best_metric, self.best_mode):
+          self.best_value = meta["value"]
+        else:
+          logging.warning(
+            "The best checkpoint in %s was chosen by %s (%s); starting afresh with %s (%s).",
+            self.best_manager.directory,
+            meta.get("metric"),
+            meta.get("mode", "min"),
+            self.best_metric,
+            self.best_mode,
+          )
+
+  def _best(self) -> ocp.CheckpointManager:
+    return make_manager(self.workdir, 1, None, async_save=False, subdir="best_checkpoint")
+
+  @property
+  def directory(self) -> str:
+    return os.fspath(self.manager.directory)
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, step: int, arrays: dict[str, Any], meta: dict[str, Any], force: bool = False):
+    return save(self.manager, step, arrays, meta, force=force)
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def restore(self, target: dict[str, Any], which: str = "newest"):
+    """Restores ``newest`` (good), ``best`` or a step number into ``target``'s layout.
+
+    Returns:
+      ``(step, arrays, meta)``, or None when there is no checkpoint (``newest`` only).
+    """
+    if which == "newest":
+      return restore_newest_good(self.manager, target)
+    manager, step = self.manager, None
+    if which == "best":
+      self.best_manager = manager = self.best_manager or self._best()
+      step = manager.latest_step()
+      if step is None:
+        raise FileNotFoundError(
+          f"No best checkpoint in {manager.directory}: set train.best_metric and "
+          "train.eval_every when training."
+        )
+    else:
+      step = int(which)
+    arrays, meta = restore_step(manager, step, target)
+    return step, arrays, meta
+
+  def keep_if_best(self, step: int, arrays: dict[str, Any], result: dict[str, Any]) -> bool:
+    """Saves ``arrays`` as the best checkpoint when ``train.best_metric`` improved."""
+    if not self.best_metric:
+      return False
+    if self.best_metric not in result:
+      logging.warning(
+        "train.best_metric=%r is not among this evaluation's metrics %s.",
+        self.best_metric,
+        sorted(k for k in result if k != "protocol"),
+      )
+      return False
+    value = float(result[self.best_metric])
+    if jax.process_count() > 1:  # every process must take the same decision (a collective save)
+      from jax.experimental import multihost_utils
+
+      value = float(multihost_utils.broadcast_one_to_all(np.float64(value)))
+    if np.isnan(value):
+      return False
+    if self.best_value is not None and not (
+      value < self.best_value if self.best_mode == "min" else value > self.best_value
+    ):
+      return False
+    self.best_value = value
+    meta = {"step": step, "metric": self.best_metric, "mode": self.best_mode, "value": value}
+    if step in self.best_manager.all_steps():  # a run resumed behind its best step
+      self.best_manager.delete(step)
+    save(self.best_manager, step, arrays, meta, force=True)
+    logging.info("New best %s = %.6g at step %d", self.best_metric, value, step)
+    return True
+
+  def close(self) -> None:
+    """Waits for pending saves and closes both managers, then raises the first failure."""
+    errors = []
+    for m in (self.manager, self.best_manager):
+      if m is not None:
+        try:
+          m.wait_until_finished()
+        except Exception as e:  # noqa: BLE001 (raised below, once all is closed)
+          errors.append(e)
+        finally:
+          m.close()
+    if errors:
+      raise errors[0]
+
+
+def init_from(workdir: str, target: dict[str, Any], names: tuple[str, ...] = ()):
+  """Networks of another run's newest good checkpoint, for a fresh run to start from.
+
+  Args:
+    workdir: the other run's directory.
+    target: this run's state arrays (shapes and shardings to restore into).
+    names: networks to take; empty: every network both runs have.
+
+  Returns:
+    ``target`` with those networks' parameters, collections and EMA copies replaced
+    (optimizer states, step and extra state stay fresh), and the names taken.
+  """
+  src = os.path.join(workdir, "checkpoints")
+  manager = ocp.CheckpointManager(
+    os.path.abspath(src),
+    item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
+  )
+  try:
+    step = manager.latest_step()
+    if step is None:
+      raise FileNotFoundError(f"train.init_from: no checkpoint in {src}")
+    structure = manager.item_metadata(step)["state"]
+    has = set(structure["params"]) if "params" in structure else {"g", "d"}
+    take = tuple(names) or tuple(sorted(has & set(target["params"])))
+    missing = [n for n in take if n not in has or n not in target["params"]]
+    if missing or not take:
+      raise ValueError(
+        f"train.init_from: networks {missing or list(names)} are not in both this run "
+        f"{sorted(target['params'])} and {src} {sorted(has)}."
+      )
+    # Restore the whole source state in its own layout; only the named parts are kept.
+    own = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), structure)
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(own)))[
+      "state"
+    ]
+    if "params" not in restored:
+      restored = _from_v1(restored)
+  finally:
+    manager.close()
+  out = {k: dict(v) if isinstance(v, dict) else v for k, v in target.items()}
+  for name in take:
+    for field in ("params", "collections", "ema"):
+      if name not in target[field]:
+        continue
+      src_tree = restored[field].get(name, restored["params"][name] if field == "ema" else None)
+
+      def sig(tree):
+        return jax.tree.structure(tree), [(x.shape, x.dtype) for x in jax.tree.leaves(tree)]
+
+      if sig(src_tree) != sig(target[field][name]):
+        raise ValueError(
+          f"train.init_from: network {name!r} ({field}) has other shapes in {src}: the "
+          "model configs must agree."
+        )
+      out[field][name] = jax.tree.map(
+        lambda s, t: jax.device_put(np.asarray(s), t.sharding), src_tree, target[field][name]
+      )
+  return out, take

@@ -48,6 +48,7 @@ def to_global(
 # --------------------------------------------------------------------------------------
 
 STRATEGIES = ("jit", "pmap")
+PMAP_AXIS = "batch"  # the pmap axis name of parallel.strategy='pmap'
 
 
 def local_mesh() -> Mesh:
@@ -96,6 +97,76 @@ def to_pmap_batch(
     v = v.reshape(*shape[:batch_axis], n, shape[batch_axis] // n, *shape[batch_axis + 1 :])
     out[k] = jax.device_put(np.moveaxis(v, batch_axis, 0), sharding)
   return out
+
+
+# --------------------------------------------------------------------------------------
+# The compiled step under either strategy.
+# --------------------------------------------------------------------------------------
+
+
+class Layout:
+  """Where the state and batches live under a strategy.
+
+  Under ``jit`` the state is replicated global arrays and the batch is sharded on its
+  batch axis over the mesh; under ``pmap`` the state is stacked, one replica per local
+  device, and the batch split over the local devices.
+  """
+
+  def __init__(self, strategy: str, mesh: Mesh, batch_axis: int = 2):
+    if strategy not in STRATEGIES:
+      raise ValueError(f"Unknown parallel.strategy {strategy!r}; valid: {list(STRATEGIES)}")
+    self.strategy, self.mesh, self.batch_axis = strategy, mesh, batch_axis
+    self.local_mesh = local_mesh()
+    self.rep = replicated(mesh)
+
+  def device_batch(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    """This process's ``[k, slices, B_local, ...]`` batch, placed for the strategy."""
+    if self.strategy == "pmap":
+      return to_pmap_batch(local, self.local_mesh, self.batch_axis)
+    return to_global(local, self.mesh, self.batch_axis)
+
+  def run_state(self, state):
+    """The state in the layout the compiled step takes."""
+    return stack_replicas(state, self.local_mesh) if self.strategy == "pmap" else state
+
+  def host_state(self, run_state):
+    """The inverse of ``run_state``: replicated global arrays (checkpoints, sampling)."""
+    return unstack_replicas(run_state, self.rep) if self.strategy == "pmap" else run_state
+
+  def compile(self, make_pure, key_for=None):
+    """The compiled step ``(run_state, batch, step) -> (run_state, metrics)``.
+
+    Args:
+      make_pure: ``(axis_name, key) -> pure step``; ``axis_name`` is None under jit.
+      key_for: ``step -> schedule key`` (programs are compiled per key, on first use);
+        None: one program.
+    """
+    programs: dict = {}
+
+    def build(key):
+      if self.strategy == "pmap":
+        pmapped = jax.pmap(make_pure(PMAP_AXIS, key), axis_name=PMAP_AXIS, donate_argnums=0)
+
+        def run(state, batch):
+          state, metrics = pmapped(state, batch)
+          return state, jax.tree.map(lambda m: m[0], metrics)  # averaged over devices
+
+        return run
+      return jax.jit(
+        make_pure(None, key),
+        in_shardings=(self.rep, batch_sharding(self.mesh, self.batch_axis)),
+        out_shardings=(self.rep, self.rep),
+        donate_argnums=0,
+      )
+
+    def step_fn(state, batch, step: int):
+      key = key_for(step) if key_for is not None else None
+      if key not in programs:
+        programs[key] = build(key)
+      return programs[key](state, batch)
+
+    step_fn.programs = programs
+    return step_fn
 
 
 # --------------------------------------------------------------------------------------

@@ -10,6 +10,17 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw
 
+Z_DISTS = ("normal", "uniform")
+
+
+def sample_z(key: jax.Array, n: int, z_dim: int, dist: str = "normal") -> jax.Array:
+  """Draws latent codes ``[n, z_dim]`` from N(0, I) or U[-1, 1]."""
+  if dist == "normal":
+    return jax.random.normal(key, (n, z_dim))
+  if dist == "uniform":
+    return jax.random.uniform(key, (n, z_dim), minval=-1.0, maxval=1.0)
+  raise ValueError(f"Unknown model.z_dist {dist!r}; valid: {list(Z_DISTS)}")
+
 
 def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
   """Spherical interpolation between latent vectors.

@@ -1,160 +1,120 @@
-"""GANState and the pure train_step: both players' updates in one compiled call.
+"""GANState and the generic pure train_step: one call runs a game's phases.
 
-One call of ``train_step(state, batch)`` performs ``n_critic`` discriminator updates
-(a ``lax.scan`` over the leading axis of the batch), one generator update and the EMA of
-the generator weights, and returns the metrics. Randomness comes from
-``fold_in(key(seed), step)`` so no key is stored. An update whose loss or gradient is
-not finite is dropped (the state keeps its previous values) and counted in
-``state.nonfinite_count`` and ``metrics["nonfinite"]``; the host decides whether to stop.
+One call of ``train_step(state, batch)`` runs every phase of the game in order: a phase
+with ``repeat=r`` makes r updates of the networks it trains (each on its own slice of the
+batch), a phase with ``every=k`` runs only when ``step % k == 0`` (``lax.cond``, or both
+branches traced statically where that is faster), then the EMA copies are updated.
+Randomness comes from ``fold_in(key(seed), step)``, then per phase and repeat, so no key
+is stored. An update whose loss, gradient or new parameters are not finite is dropped
+(the state keeps its previous values) and counted in ``state.nonfinite_count`` and
+``metrics["nonfinite"]``; the host decides whether to stop.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
-from gan_jax import losses
+from gan_jax.games.base import Game, Network, PhaseContext
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 
 
 class GANState(struct.PyTreeNode):
-  """Everything a run needs to continue: both players, their optimizers, the EMA."""
+  """Everything a run needs to continue, as dicts keyed by network name.
+
+  ``consts`` holds the frozen networks' variables: passed into the compiled step like the
+  rest of the state, never checkpointed (``arrays()`` leaves it out).
+  """
 
   step: jax.Array  # int32 scalar: number of completed iterations.
-  g_params: Any
-  d_params: Any
-  g_ema_params: Any
-  g_opt_state: Any
-  d_opt_state: Any
-  g_vars: Any  # G's mutable collections, e.g. {"batch_stats": ...}; {} when none.
-  d_vars: Any
+  params: dict[str, Any]
+  opt_state: dict[str, Any]  # one optax state per trained network
+  collections: dict[str, Any]  # mutable collections: batch_stats, spectral-norm vectors
+  ema: dict[str, Any]  # EMA parameters of the networks the game names
+  extra: dict[str, Any]  # state the game owns: running means, image pools, ADA p
   nonfinite_count: jax.Array  # int32 scalar: updates dropped for non-finite values.
-  g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
-  d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+  consts: dict[str, Any]
+  tx: dict[str, optax.GradientTransformation] = struct.field(pytree_node=False)
 
   def arrays(self) -> dict[str, Any]:
     """The state's arrays as a plain dict (what a checkpoint holds)."""
     return {
       f.name: getattr(self, f.name)
       for f in dataclasses.fields(self)
-      if f.metadata.get("pytree_node", True)
+      if f.metadata.get("pytree_node", True) and f.name != "consts"
     }
 
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
-  """Static settings of the step, read from the ml_collections config."""
+  """Static settings of the step that do not belong to a game."""
 
   seed: int
-  z_dim: int
-  loss: str = "non_saturating"
-  penalty: str = "none"
-  penalty_weight: float = 10.0
-  clip: float = 0.0
-  ema_decay: float = 0.999
-  z_dist: str = "normal"
-  num_classes: int = 0
+  ema_decay: Callable[[jax.Array], jax.Array]
+  lr_factor: Mapping[str, Callable[[jax.Array], jax.Array]]  # network -> schedule
   axis_name: str | None = None
-  # Critic loop: None picks a Python unroll on CPU, where convolutions inside an XLA while
-  # loop run ~8x slower than the same ops outside one, and lax.scan elsewhere.
-  unroll_critic: bool | None = None
-
-  @classmethod
-  def from_config(cls, config, num_classes: int = 0, axis_name: str | None = None):
-    return cls(
-      seed=config.seed,
-      z_dim=config.model.z_dim,
-      loss=config.loss.name,
-      penalty=config.loss.penalty,
-      penalty_weight=config.loss.penalty_weight,
-      clip=config.loss.clip,
-      ema_decay=config.optim.ema_decay,
-      z_dist=config.model.z_dist,
-      num_classes=num_classes,
-      axis_name=axis_name,
-    )
+  # Repeats and lazy phases: None picks what is fast on the backend. On CPU, convolutions
+  # inside an XLA while loop run ~8x slower than outside one, so repeats are unrolled in
+  # Python there; see README's design notes for the lazy phases' measurement.
+  unroll_repeats: bool | None = None
+  # Lazy phases (every > 1): "cond" decides inside the program (lax.cond on the step);
+  # "static" compiles one program per set of active phases and the host picks by step.
+  # On XLA CPU a phase of convolutions under lax.cond runs ~18x slower than outside one
+  # (README, design notes), so None picks "static" on CPU and "cond" elsewhere.
+  lazy: str | None = None
 
 
-Z_DISTS = ("normal", "uniform")
-
-
-def _unroll_critic(cfg: StepConfig) -> bool:
-  if cfg.unroll_critic is None:
-    return jax.default_backend() == "cpu"
-  return cfg.unroll_critic
-
-
-def sample_z(key: jax.Array, n: int, z_dim: int, dist: str = "normal") -> jax.Array:
-  """Draws latent codes ``[n, z_dim]`` from N(0, I) or U[-1, 1]."""
-  if dist == "normal":
-    return jax.random.normal(key, (n, z_dim))
-  if dist == "uniform":
-    return jax.random.uniform(key, (n, z_dim), minval=-1.0, maxval=1.0)
-  raise ValueError(f"Unknown model.z_dist {dist!r}; valid: {list(Z_DISTS)}")
-
-
-def apply_model(model: nn.Module, params, variables, *args, train: bool):
-  """Applies ``model`` and returns ``(output, updated mutable collections)``."""
-  if train and variables:
-    return model.apply({"params": params, **variables}, *args, train=True, mutable=list(variables))
-  return model.apply({"params": params, **variables}, *args, train=train), variables
-
-
-def make_optimizer(cfg) -> optax.GradientTransformation:
-  """Builds an optax optimizer from ``config.optim.g`` or ``config.optim.d``."""
-  name = cfg.name
-  if name == "adam":
-    return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
-  if name == "rmsprop":
-    return optax.rmsprop(cfg.lr)
-  if name == "sgd":
-    return optax.sgd(cfg.lr)
-  raise ValueError(f"Unknown optimizer {name!r}; valid: ['adam', 'rmsprop', 'sgd']")
+def _on_cpu() -> bool:
+  return jax.default_backend() == "cpu"
 
 
 def init_state(
   key: jax.Array,
-  generator: nn.Module,
-  discriminator: nn.Module,
-  g_tx: optax.GradientTransformation,
-  d_tx: optax.GradientTransformation,
-  sample_shape: tuple[int, ...],
-  z_dim: int,
-  num_classes: int = 0,
+  networks: Mapping[str, Network],
+  txs: Mapping[str, optax.GradientTransformation],
+  game: Game,
 ) -> GANState:
-  """Initialises both players and their optimizers (pure; jit it with out_shardings)."""
-  key_g, key_d = jax.random.split(key)
-  z = jnp.zeros((2, z_dim), jnp.float32)
-  labels = jnp.zeros((2,), jnp.int32) if num_classes else None
-  g_vars = dict(generator.init(key_g, z, labels, train=False))
-  d_vars = dict(discriminator.init(key_d, jnp.zeros((2, *sample_shape)), labels, train=False))
-  g_params, d_params = g_vars.pop("params"), d_vars.pop("params")
+  """Initialises every trained network, its optimizer, EMA copies and the game's extra.
+
+  Pure except for the frozen networks' ``load`` (jit it with out_shardings; frozen
+  variables are loaded outside).
+  """
+  params, collections = {}, {}
+  trained = [n for n, net in networks.items() if net.trained]
+  for i, name in enumerate(trained):
+    k = jax.random.fold_in(key, i)
+    variables = dict(
+      networks[name].module.init(
+        {"params": k, "dropout": k}, *networks[name].example_inputs, train=False
+      )
+    )
+    params[name] = variables.pop("params")
+    collections[name] = variables
   return GANState(
     step=jnp.zeros((), jnp.int32),
-    g_params=g_params,
-    d_params=d_params,
-    g_ema_params=jax.tree.map(jnp.copy, g_params),  # its own buffers (donation)
-    g_opt_state=g_tx.init(g_params),
-    d_opt_state=d_tx.init(d_params),
-    g_vars=g_vars,
-    d_vars=d_vars,
+    params=params,
+    opt_state={n: txs[n].init(params[n]) for n in trained},
+    collections=collections,
+    ema={n: jax.tree.map(jnp.copy, params[n]) for n in game.ema},  # own buffers (donation)
+    extra=game.init_extra(),
     nonfinite_count=jnp.zeros((), jnp.int32),
-    g_tx=g_tx,
-    d_tx=d_tx,
+    consts={},
+    tx=dict(txs),
   )
 
 
 def _all_finite(*trees) -> jax.Array:
   leaves = jax.tree.leaves(trees)
+  if not leaves:
+    return jnp.asarray(True)
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
@@ -162,174 +122,216 @@ def _select(ok: jax.Array, new, old):
   return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
+def _grads(phase, value_fn, trainable):
+  """Each trained network's gradient of its own loss, from one forward pass.
+
+  Returns ``(grads, (value, aux))``. A scalar value is differentiated once; a dict (one
+  scalar per network, a simultaneous update) is pulled back once per network through
+  the same ``jax.vjp``.
+  """
+  value, vjp, aux = jax.vjp(value_fn, trainable, has_aux=True)
+  if not isinstance(value, dict):
+    return vjp(jnp.ones_like(value))[0], (value, aux)
+  missing = [n for n in phase.trains if n not in value]
+  if missing:
+    raise ValueError(f"Phase {phase.name!r}: the loss gives no value for {missing}")
+  grads = {}
+  for name in phase.trains:
+    ct = {k: jnp.asarray(k == name, v.dtype) for k, v in value.items()}
+    grads[name] = vjp(ct)[0][name]
+  return grads, (value, aux)
+
+
 def make_train_step(
-  generator: nn.Module, discriminator: nn.Module, cfg: StepConfig
+  game: Game,
+  networks: Mapping[str, Network],
+  cfg: StepConfig,
+  active: frozenset[str] | None = None,
 ) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
-  """Returns the pure ``train_step(state, batch) -> (state, metrics)``.
+  """Returns the pure ``train_step(state, batch) -> (state, metrics)`` of a game.
 
   Args:
-    generator: ``(z, labels, train) -> samples``.
-    discriminator: ``(samples, labels, train) -> logits [batch]``.
+    game: the phases and what they read.
+    networks: the named networks (their modules built with ``cfg.axis_name`` under pmap).
     cfg: static step settings.
+    active: the lazy phases (``every > 1``) to run, fixed at trace time (the host picks
+      the program by step, see ``schedule_key``); None decides inside the program with
+      ``lax.cond`` on ``state.step``.
 
   Returns:
-    A function of ``state`` and ``batch = {"image": [n_critic, B, ...], "label":
-    [n_critic, B]}``. Jit it (donating the state) or pmap it with ``cfg.axis_name``.
+    A function of ``state`` and ``batch = {key: [batches_per_step, B, ...]}``. Jit it
+    (donating the state) or pmap it with ``cfg.axis_name``.
   """
-  gan_loss = losses.get_loss(cfg.loss)
-  if cfg.penalty not in losses.PENALTIES:
-    raise ValueError(f"Unknown penalty {cfg.penalty!r}; valid: {list(losses.PENALTIES)}")
-  # R1/R2 weights are gamma / 2 (Mescheder et al. 2018, eq. 9-10).
-  pen_weight = cfg.penalty_weight * (0.5 if cfg.penalty in ("r1", "r2") else 1.0)
-  g_needs_real = cfg.loss == "relativistic_average"
+  game.check(networks)
+  unroll = _on_cpu() if cfg.unroll_repeats is None else cfg.unroll_repeats
 
   def pmean(tree):
     return jax.lax.pmean(tree, cfg.axis_name) if cfg.axis_name else tree
 
-  def local_z(key, n_local):
-    """This device's rows of the global batch's latent codes.
+  def update(phase, state: GANState, batch, key):
+    """One update of the phase's networks; returns (state, metrics, ok)."""
+    trainable = {n: state.params[n] for n in phase.trains}
 
-    Drawing the global ``z`` and slicing it makes a pmap run over N devices see the same
-    codes as a jit run over the whole batch.
-    """
-    if not cfg.axis_name:
-      return sample_z(key, n_local, cfg.z_dim, cfg.z_dist)
-    n_dev = jax.lax.axis_size(cfg.axis_name)
-    z = sample_z(key, n_local * n_dev, cfg.z_dim, cfg.z_dist)
-    start = jax.lax.axis_index(cfg.axis_name) * n_local
-    return jax.lax.dynamic_slice_in_dim(z, start, n_local)
-
-  def d_update(state: GANState, real, labels, key):
-    key_z, key_pen = jax.random.split(key)
-    z = local_z(key_z, real.shape[0])
-    if cfg.axis_name:  # Each device draws its own interpolation / penalty noise.
-      key_pen = jax.random.fold_in(key_pen, jax.lax.axis_index(cfg.axis_name))
-    fake, g_vars = apply_model(generator, state.g_params, state.g_vars, z, labels, train=True)
-    fake = jax.lax.stop_gradient(fake)
-
-    def loss_fn(d_params):
-      # Real and fake go through D as separate batches (separate BatchNorm statistics),
-      # as in the DCGAN reference implementation.
-      real_logits, d_vars = apply_model(
-        discriminator, d_params, state.d_vars, real, labels, train=True
+    def value_fn(tp):
+      ctx = PhaseContext(
+        networks,
+        {**state.params, **tp},
+        state.collections,
+        state.consts,
+        state.extra,
+        batch,
+        key,
+        state.step,
+        cfg.axis_name,
       )
-      fake_logits, d_vars = apply_model(discriminator, d_params, d_vars, fake, labels, train=True)
-      adv = gan_loss.d_loss(real_logits, fake_logits)
+      value, metrics = phase.loss(ctx)
+      return value, (metrics, ctx.updated_collections, ctx.updated_extra)
 
-      def d_fn(x):
-        return apply_model(discriminator, d_params, state.d_vars, x, labels, train=True)[0]
-
-      if cfg.penalty == "gradient_penalty":
-        pen = losses.gradient_penalty(d_fn, real, fake, key_pen)
-      elif cfg.penalty == "r1":
-        pen = losses.r1_penalty(d_fn, real)
-      elif cfg.penalty == "r2":
-        pen = losses.r2_penalty(d_fn, fake)
-      else:
-        pen = jnp.zeros((), jnp.float32)
-      aux = {
-        "d_loss": adv,
-        "d_penalty": pen,
-        "d_real": jnp.mean(real_logits),
-        "d_fake": jnp.mean(fake_logits),
-      }
-      return adv + pen_weight * pen, (aux, d_vars)
-
-    grads, (metrics, d_vars) = jax.grad(loss_fn, has_aux=True)(state.d_params)
-    grads, metrics, d_vars = pmean((grads, metrics, d_vars))
-    updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, updates)
-    if cfg.clip > 0:
-      d_params = losses.clip_weights(d_params, cfg.clip)
-    metrics["d_grad_norm"] = optax.tree.norm(grads)
-    ok = _all_finite(metrics, d_params)
-    g_vars = pmean(g_vars)
-    new = state.replace(d_params=d_params, d_opt_state=d_opt_state, d_vars=d_vars, g_vars=g_vars)
-    return _select(ok, new, state), metrics, ok
-
-  def g_update(state: GANState, real, labels, key):
-    z = local_z(key, real.shape[0])
-    if g_needs_real:
-      real_logits, _ = apply_model(
-        discriminator, state.d_params, state.d_vars, real, labels, train=True
-      )
-      real_logits = jax.lax.stop_gradient(real_logits)
-
-    def loss_fn(g_params):
-      fake, g_vars = apply_model(generator, g_params, state.g_vars, z, labels, train=True)
-      # D's statistics are not updated by the generator's step.
-      fake_logits, _ = apply_model(
-        discriminator, state.d_params, state.d_vars, fake, labels, train=True
-      )
-      rl = real_logits if g_needs_real else jnp.zeros_like(fake_logits)
-      return gan_loss.g_loss(rl, fake_logits), g_vars
-
-    (loss, g_vars), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
-    grads, loss, g_vars = pmean((grads, loss, g_vars))
-    updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
-    g_ema = optax.incremental_update(g_params, state.g_ema_params, 1.0 - cfg.ema_decay)
-    metrics = {"g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
-    ok = _all_finite(metrics, g_params)
+    grads, (value, (metrics, new_cols, new_extra)) = _grads(phase, value_fn, trainable)
+    grads, metrics, new_cols = pmean((grads, metrics, new_cols))
+    metrics = dict(metrics)
+    params, opt_state = dict(state.params), dict(state.opt_state)
+    for n in phase.trains:
+      tx = state.tx[n]
+      updates, opt_state[n] = tx.update(grads[n], state.opt_state[n], state.params[n])
+      factor = cfg.lr_factor[n](state.step)
+      updates = jax.tree.map(lambda u, f=factor: u * f.astype(u.dtype), updates)
+      params[n] = optax.apply_updates(state.params[n], updates)
+      if phase.post_update is not None:
+        params[n] = phase.post_update(n, params[n])
+      suffix = "" if len(phase.trains) == 1 else f"_{n}"
+      metrics[f"{phase.name}_grad_norm{suffix}"] = optax.tree.norm(grads[n])
+    ok = _all_finite(value, metrics, {n: params[n] for n in phase.trains}, new_extra)
     new = state.replace(
-      g_params=g_params, g_opt_state=g_opt_state, g_vars=g_vars, g_ema_params=g_ema
+      params=params,
+      opt_state=opt_state,
+      collections={**state.collections, **new_cols},
+      extra={**state.extra, **new_extra},
     )
     return _select(ok, new, state), metrics, ok
 
-  def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-    images = batch["image"]  # [n_critic, B, ...]
-    labels = batch.get("label") if cfg.num_classes else None  # [n_critic, B] or None
-    n_critic = images.shape[0]
-    key = jax.random.fold_in(jax.random.key(cfg.seed), state.step)
-    key_d, key_g = jax.random.split(key)
+  def run_phase(idx, phase, state: GANState, batch, key):
+    """The phase's ``repeat`` updates; metrics averaged over them, failures counted."""
+    n_slices = game.batches_per_step
+    key = jax.random.fold_in(key, idx)
 
-    def critic_body(st, xs):
-      real, y, i = xs
-      st, m, ok = d_update(st, real, y, jax.random.fold_in(key_d, i))
+    def body(st, i):
+      sl = jax.tree.map(lambda x: x[i % n_slices], batch)
+      st, m, ok = update(phase, st, sl, jax.random.fold_in(key, i))
       return st, (m, ok)
 
-    xs = (images, labels, jnp.arange(n_critic))
-    if _unroll_critic(cfg):
+    if phase.repeat == 1 or unroll:
       outs = []
-      for i in range(n_critic):
-        state, out = critic_body(state, jax.tree.map(lambda x, i=i: x[i], xs))
+      for i in range(phase.repeat):
+        state, out = body(state, i)
         outs.append(out)
-      d_metrics, d_ok = jax.tree.map(lambda *x: jnp.stack(x), *outs)
+      metrics, oks = jax.tree.map(lambda *x: jnp.stack(x), *outs)
     else:
-      state, (d_metrics, d_ok) = jax.lax.scan(critic_body, state, xs)
-    g_labels = labels[-1] if labels is not None else None
-    state, g_metrics, g_ok = g_update(state, images[-1], g_labels, key_g)
-    skipped = jnp.sum(~d_ok) + (~g_ok).astype(jnp.int32)
-    metrics = {k: jnp.mean(v) for k, v in d_metrics.items()}
-    metrics.update(g_metrics)
+      state, (metrics, oks) = jax.lax.scan(body, state, jnp.arange(phase.repeat))
+    metrics = {k: jnp.mean(v) for k, v in metrics.items()}
+    return state, metrics, jnp.sum(~oks).astype(jnp.int32)
+
+  def skip_phase(idx, phase, state, batch, key):
+    """A phase not run at this step: the state as it is, its metrics' structure in zeros."""
+    shapes = jax.eval_shape(lambda st: run_phase(idx, phase, st, batch, key), state)[1]
+    return state, {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}, jnp.int32(0)
+
+  def lazy_phase(idx, phase, state, batch, key):
+    """A phase run only when ``step % every == 0``; its metrics are 0 at other steps."""
+    return jax.lax.cond(
+      state.step % phase.every == 0,
+      lambda st: run_phase(idx, phase, st, batch, key),
+      lambda st: skip_phase(idx, phase, st, batch, key),
+      state,
+    )
+
+  def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
+    batch = {k: batch[k] for k in game.batch_keys if k in batch}  # [slices, B, ...]
+    key = jax.random.fold_in(jax.random.key(cfg.seed), state.step)
+    metrics: Metrics = {}
+    skipped = jnp.zeros((), jnp.int32)
+    for idx, phase in enumerate(game.phases):
+      if phase.every == 1 or (active is not None and phase.name in active):
+        fn = run_phase
+      else:
+        fn = lazy_phase if active is None else skip_phase
+      state, m, s = fn(idx, phase, state, batch, key)
+      metrics.update(m)
+      skipped = skipped + s
+    decay = cfg.ema_decay(state.step)
+    ema = {
+      n: optax.incremental_update(state.params[n], state.ema[n], 1.0 - decay) for n in state.ema
+    }
+    state = state.replace(
+      step=state.step + 1, ema=ema, nonfinite_count=state.nonfinite_count + skipped
+    )
     metrics["nonfinite"] = skipped
-    state = state.replace(step=state.step + 1, nonfinite_count=state.nonfinite_count + skipped)
     metrics["nonfinite_total"] = state.nonfinite_count
     return state, metrics
 
   return train_step
 
 
-def make_multi_step(train_step, steps_per_call: int):
-  """Runs ``steps_per_call`` iterations in one call over batches ``[k, n_critic, B, ...]``.
+LAZY_MODES = ("cond", "static")
 
-  Small models are otherwise bound by Python dispatch; metrics are averaged over the k
-  steps except ``nonfinite``, which is summed, and ``nonfinite_total`` (the run's count
-  after the last step).
+
+def lazy_mode(cfg: StepConfig) -> str:
+  mode = cfg.lazy or ("static" if _on_cpu() else "cond")
+  if mode not in LAZY_MODES:
+    raise ValueError(f"Unknown lazy-phase mode {mode!r}; valid: {list(LAZY_MODES)}")
+  return mode
+
+
+def schedule_key(game: Game, cfg: StepConfig, step: int, k: int) -> tuple | None:
+  """Which lazy phases run in each of the ``k`` steps from ``step``, for "static" mode.
+
+  None when one program serves every step (no lazy phase, or "cond" mode).
   """
-  if steps_per_call == 1:
-    return lambda state, batch: train_step(state, jax.tree.map(lambda x: x[0], batch))
+  lazy = [p for p in game.phases if p.every > 1]
+  if not lazy or lazy_mode(cfg) == "cond":
+    return None
+  return tuple(frozenset(p.name for p in lazy if (step + i) % p.every == 0) for i in range(k))
 
-  def multi_step(state, batches):
-    state, metrics = jax.lax.scan(train_step, state, batches)
+
+def make_step(
+  game: Game,
+  networks: Mapping[str, Network],
+  cfg: StepConfig,
+  steps_per_call: int,
+  key: tuple | None = None,
+):
+  """The pure step over ``steps_per_call`` iterations for one ``schedule_key``.
+
+  Batches are ``[k, slices, B, ...]``. Small models are otherwise bound by Python
+  dispatch; metrics are averaged over the k steps except ``nonfinite``, which is summed,
+  and ``nonfinite_total`` (the run's count after the last step).
+  """
+  if key is not None:  # static schedule: each step's program traced with its own phases
+    steps = [make_train_step(game, networks, cfg, active) for active in key]
+  else:
+    steps = [make_train_step(game, networks, cfg)]
+  if steps_per_call == 1:
+    return lambda state, batch: steps[0](state, jax.tree.map(lambda x: x[0], batch))
+
+  def reduce(metrics):
     out = {k: jnp.mean(v) for k, v in metrics.items()}
     out["nonfinite"] = jnp.sum(metrics["nonfinite"])
     out["nonfinite_total"] = metrics["nonfinite_total"][-1]
-    return state, out
+    return out
 
-  return multi_step
+  if len(steps) == 1:
 
+    def multi_step(state, batches):
+      state, metrics = jax.lax.scan(steps[0], state, batches)
+      return state, reduce(metrics)
 
-def generate(generator: nn.Module, params, variables, z, labels=None) -> jax.Array:
-  """Samples from the generator in inference mode (running BatchNorm statistics)."""
-  return apply_model(generator, params, variables, z, labels, train=False)[0]
+    return multi_step
+
+  def unrolled(state, batches):
+    outs = []
+    for i, fn in enumerate(steps):
+      state, m = fn(state, jax.tree.map(lambda x, i=i: x[i], batches))
+      outs.append(m)
+    return state, reduce(jax.tree.map(lambda *x: jnp.stack(x), *outs))
+
+  return unrolled

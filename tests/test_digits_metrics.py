@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from experiments import dcgan_stacked_digits
-from gan_jax import data, evaluation, train
+from gan_jax import build, data, evaluation
 from gan_jax.data import embedded
 from gan_jax.metrics import digits
 
@@ -131,32 +131,45 @@ def test_stacked_source_shapes_labels_and_determinism():
   np.testing.assert_array_equal(np.concatenate([p["label"] for p in parts], 1), b["label"])
 
 
+def _eval_config(name, num_samples, metrics=()):
+  cfg = ml_collections.ConfigDict({"data": {"name": name}, "eval": {"metrics": metrics}})
+  cfg.eval.num_samples = num_samples
+  return cfg
+
+
 def test_evaluate_dispatch():
   images, _ = embedded.load_digits(R)
-  real_fn = lambda key, n: images[:n]
-  out = evaluation.evaluate("digits", real_fn, None, 300)
+  real = lambda name, key, n: images[:n]  # noqa: E731
+  out = evaluation.evaluate(real, None, _eval_config("digits", 300))
   assert set(out) == {"digits_is", "digits_is_std", "digits_fd", "protocol"}
   p = out["protocol"]
   assert p["classifier_version"] == digits.VERSION and p["resolution"] == R
   assert p["n_fake"] == 300 and p["n_real"] == 1797
   src = data.build_source(_stacked_cfg(batch_size=200), seed=0)
   out = evaluation.evaluate(
-    "stacked_digits", lambda key, n: src.batch(0)["image"][0][:n], None, 200
+    lambda name, key, n: src.batch(0)["image"][0][:n], None, _eval_config("stacked_digits", 200)
   )
   assert {"modes_covered", "reverse_kl", "digits_is", "digits_fd"} <= set(out)
   assert 150 < out["modes_covered"] <= 200 and out["protocol"]["num_modes"] == 1000
-  assert evaluation.evaluate("lfw", real_fn, None, 10) == {}
+  assert evaluation.evaluate(real, None, _eval_config("lfw", 10)) == {}
+  # A metric named in eval.metrics runs on any dataset of its shape.
+  out = evaluation.evaluate(real, None, _eval_config("lfw", 300, ("digits",)))
+  assert out["protocol"]["n_fake"] == 300
+  with pytest.raises(ValueError, match="Unknown eval.metrics"):
+    evaluation.evaluate(real, None, _eval_config("digits", 10, ("fidd",)))
+  with pytest.raises(ValueError, match="needs predict 'generate'"):
+    evaluation.evaluate(real, None, _eval_config("digits", 10), predicts=("translate",))
+  nan = lambda name, key, n: np.full((n, R, R, 1), np.nan)  # noqa: E731
   with pytest.raises(ValueError, match="NaN"):
-    evaluation.evaluate("digits", lambda key, n: np.full((n, R, R, 1), np.nan), None, 20)
+    evaluation.evaluate(nan, None, _eval_config("digits", 20))
 
 
 def test_stacked_digits_experiment_generator_evaluates(tmp_path):
   """The experiment's (untrained) generator goes through evaluation into eval.jsonl."""
   cfg = dcgan_stacked_digits.get_config("tiny")
-  setup = train.Setup(cfg, None)
-  result = evaluation.evaluate(
-    cfg.data.name, setup.sample_fn(), jax.random.key(0), cfg.eval.num_samples
-  )
+  run = build.build(cfg)
+  run.source.close()
+  result = evaluation.evaluate(run.sampler(), jax.random.key(0), cfg)
   evaluation.append_jsonl(str(tmp_path), {"step": 0, **result})
   line = json.loads(open(tmp_path / "eval.jsonl").read())
   assert 1 <= line["modes_covered"] <= cfg.eval.num_samples

@@ -17,7 +17,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax.models import DTYPES, MODELS, build_models, compute_dtype
+from gan_jax.models import DTYPES, MODELS, build_networks, compute_dtype
 from gan_jax.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -29,6 +29,13 @@ KEY = jax.random.key(0)
 RES_PATTERN = r"8, 16, 32, 64, 128"
 
 
+def build_models(model_cfg, shape, num_classes=0, axis_name=None):
+  """The GAN families' two networks, ``g`` and ``d``, as modules."""
+  nets = build_networks(model_cfg, shape, num_classes, axis_name)
+  assert set(nets) == {"g", "d"} and (nets["g"].role, nets["d"].role) == ("g", "d")
+  return nets["g"].module, nets["d"].module
+
+
 def _model_cfg(**overrides) -> ml_collections.ConfigDict:
   cfg = {
     "name": "dcgan",
@@ -37,6 +44,7 @@ def _model_cfg(**overrides) -> ml_collections.ConfigDict:
     "max_width": MAX_WIDTH,
     "d_norm": "batch",
     "hidden": (16, 16),
+    "z_dim": 8,
   }
   cfg.update(overrides)
   return ml_collections.ConfigDict(cfg)

@@ -92,13 +92,8 @@ def _params(workdir):
   """The newest checkpoint of ``workdir`` read back by this (one-device) process."""
   c = gan_ring.get_config("tiny")
   c.data.batch_size = 16
-  setup = train.Setup(c, str(workdir), async_save=False)
-  try:
-    setup.restore()
-  finally:
-    setup.close()
-  s = setup.state
-  leaves = jax.tree.leaves((s.g_params, s.d_params, s.g_ema_params, s.g_opt_state, s.d_opt_state))
+  s = train.restored_run(c, str(workdir)).state
+  leaves = jax.tree.leaves((s.params, s.ema, s.opt_state))
   return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves]), int(s.step)
 
 
@@ -135,12 +130,12 @@ def test_two_processes_match_one_under_jit_and_pmap_and_checkpoints_move_between
 _ONE_HOST_FULL = """
 import sys
 from experiments import gan_ring
-from gan_jax import parallel, train
+from gan_jax import checkpoint, parallel, train
 port, pid, workdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 parallel.initialize_distributed(f"127.0.0.1:{port}", 2, pid, cpu_collectives=True)
 if pid == 1:  # only the second host's disk is full
-  usage = train.shutil.disk_usage
-  train.shutil.disk_usage = lambda p: usage(p)._replace(free=1000)
+  usage = checkpoint.shutil.disk_usage
+  checkpoint.shutil.disk_usage = lambda p: usage(p)._replace(free=1000)
 c = gan_ring.get_config("tiny")
 c.data.batch_size = 16
 try:

@@ -52,7 +52,7 @@ for name, exp in (("mlp", gan_ring), ("dcgan", dcgan_digits)):
     c.train.sample_every = 0
     c.parallel.strategy = strategy
     s = train.train_and_evaluate(c, f"{out}/{name}_{strategy}")
-    leaves = jax.tree.leaves((s.g_params, s.d_params, s.g_ema_params, s.g_vars, s.d_vars))
+    leaves = jax.tree.leaves((s.params, s.ema, s.collections))
     np.save(f"{out}/{name}_{strategy}.npy", np.concatenate([np.ravel(x) for x in leaves]))
 print("devices", len(jax.devices()))
 """

@@ -1,4 +1,6 @@
-"""The compiled step: one call does n_critic D updates, one G update and the EMA."""
+"""The compiled step of the classic game: n_critic D updates, one G update and the EMA."""
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -7,17 +9,30 @@ import optax
 import pytest
 
 from experiments import base, gan_ring
-from gan_jax import losses, models, step
+from gan_jax import build, data, games, losses, models, optim, sampling, step
+
+
+def _parts(cfg, sample_shape=(2,), num_classes=0, axis_name=None):
+  kind = "points" if len(sample_shape) == 1 else "image"
+  spec = data.DataSpec(tuple(sample_shape), num_classes, kind)
+  nets = models.build_networks(cfg.model, sample_shape, num_classes, axis_name)
+  game = games.build_game(cfg, spec, num_classes)
+  txs = {
+    n: optim.make_optimizer(optim.config_for(cfg.optim, n, net.role)) for n, net in nets.items()
+  }
+  state = step.init_state(jax.random.key(cfg.seed), nets, txs, game)
+  scfg = dataclasses.replace(build.make_step_config(cfg, nets), axis_name=axis_name)
+  return state, game, nets, scfg
 
 
 def _setup(cfg, sample_shape=(2,), num_classes=0, axis_name=None):
-  g, d = models.build_models(cfg.model, sample_shape, num_classes, axis_name)
-  g_tx, d_tx = step.make_optimizer(cfg.optim.g), step.make_optimizer(cfg.optim.d)
-  state = step.init_state(
-    jax.random.key(cfg.seed), g, d, g_tx, d_tx, sample_shape, cfg.model.z_dim, num_classes
-  )
-  scfg = step.StepConfig.from_config(cfg, num_classes, axis_name)
-  return state, step.make_train_step(g, d, scfg)
+  state, game, nets, scfg = _parts(cfg, sample_shape, num_classes, axis_name)
+  return state, step.make_train_step(game, nets, scfg)
+
+
+def _multi(cfg, k):
+  state, game, nets, scfg = _parts(cfg)
+  return state, step.make_step(game, nets, scfg, k)
 
 
 def _batch(n_critic, b, shape=(2,), seed=0):
@@ -54,22 +69,22 @@ def test_step_compiles_once_over_many_steps():
 
 
 def test_n_critic_updates_and_one_generator_update():
-  cfg = _ring(**{"optim.n_critic": 3})
+  cfg = _ring(**{"game.n_critic": 3})
   state, train_step = _setup(cfg)
   state, _ = jax.jit(train_step)(state, _batch(3, 8))
-  d_count = optax.tree_utils.tree_get(state.d_opt_state, "count")
-  g_count = optax.tree_utils.tree_get(state.g_opt_state, "count")
+  d_count = optax.tree_utils.tree_get(state.opt_state["d"], "count")
+  g_count = optax.tree_utils.tree_get(state.opt_state["g"], "count")
   assert int(d_count) == 3 and int(g_count) == 1
 
 
 def test_ema_is_the_exponential_average_of_generator_weights():
   cfg = _ring(**{"optim.ema_decay": 0.9})
   state0, train_step = _setup(cfg)
-  g0 = jax.tree.map(np.asarray, state0.g_params)
+  g0 = jax.tree.map(np.asarray, state0.params["g"])
   state1, _ = jax.jit(train_step)(state0, _batch(1, 8))
   for e, p, p0 in zip(
-    jax.tree.leaves(state1.g_ema_params),
-    jax.tree.leaves(state1.g_params),
+    jax.tree.leaves(state1.ema["g"]),
+    jax.tree.leaves(state1.params["g"]),
     jax.tree.leaves(g0),
     strict=True,
   ):
@@ -84,7 +99,7 @@ def test_randomness_comes_from_the_step_counter():
   a, _ = f(state, batch)
   b, _ = f(state, batch)
   c, _ = f(state.replace(step=state.step + 7), batch)
-  leaves = lambda s: jax.tree.leaves(s.g_params)  # noqa: E731
+  leaves = lambda s: jax.tree.leaves(s.params["g"])  # noqa: E731
   assert all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b), strict=True))
   assert not all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(c), strict=True))
 
@@ -110,7 +125,7 @@ def test_penalties_enter_the_discriminator_update(penalty):
   diff = [
     np.max(np.abs(a - b))
     for a, b in zip(
-      jax.tree.leaves(with_pen.d_params), jax.tree.leaves(without.d_params), strict=True
+      jax.tree.leaves(with_pen.params["d"]), jax.tree.leaves(without.params["d"]), strict=True
     )
   ]
   assert max(diff) > 0
@@ -122,28 +137,27 @@ def test_wgan_weight_clipping_bounds_every_critic_weight():
   )
   state, train_step = _setup(cfg)
   state, _ = jax.jit(train_step)(state, _batch(1, 8))
-  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.d_params)) <= 0.01
+  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.params["d"])) <= 0.01
 
 
 def test_non_finite_update_is_dropped_and_counted():
-  cfg = _ring(**{"optim.n_critic": 2})
+  cfg = _ring(**{"game.n_critic": 2})
   state, train_step = _setup(cfg)
   batch = _batch(2, 8)
   batch["image"] = batch["image"].at[0, 0, 0].set(jnp.nan)  # poisons the first D update
   new, metrics = jax.jit(train_step)(state, batch)
   assert int(metrics["nonfinite"]) == 1 and int(new.nonfinite_count) == 1
   assert int(metrics["nonfinite_total"]) == 1
-  d_count = optax.tree_utils.tree_get(new.d_opt_state, "count")
+  d_count = optax.tree_utils.tree_get(new.opt_state["d"], "count")
   assert int(d_count) == 1  # only the clean second critic update was applied
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new.arrays()))
 
 
 def test_multi_step_sums_dropped_updates_and_reports_the_running_total():
-  cfg = _ring()
-  state, train_step = _setup(cfg)
+  state, multi = _multi(_ring(), 3)
   clean, bad = _batch(1, 8, seed=0), _batch(1, 8, seed=1)
   bad["image"] = bad["image"].at[0, 0, 0].set(jnp.nan)
-  multi = jax.jit(step.make_multi_step(train_step, 3))
+  multi = jax.jit(multi)
   stacked = jax.tree.map(lambda *xs: jnp.stack(xs), bad, clean, bad)
   totals = []
   for _ in range(2):
@@ -154,17 +168,17 @@ def test_multi_step_sums_dropped_updates_and_reports_the_running_total():
 
 
 def test_steps_per_call_scan_matches_separate_calls():
-  cfg = _ring()
-  state, train_step = _setup(cfg)
+  state, single = _multi(_ring(), 1)
+  _, triple = _multi(_ring(), 3)
   batches = [_batch(1, 8, seed=i) for i in range(3)]
-  single = jax.jit(step.make_multi_step(train_step, 1))
+  single = jax.jit(single)
   s1 = state
   for b in batches:
     s1, _ = single(s1, jax.tree.map(lambda x: x[None], b))
   stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *batches)
-  s3, m3 = jax.jit(step.make_multi_step(train_step, 3))(state, stacked)
+  s3, m3 = jax.jit(triple)(state, stacked)
   assert int(s3.step) == 3
-  for a, b in zip(jax.tree.leaves(s1.g_params), jax.tree.leaves(s3.g_params), strict=True):
+  for a, b in zip(jax.tree.leaves(s1.params["g"]), jax.tree.leaves(s3.params["g"]), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -176,7 +190,7 @@ def test_pmap_with_axis_name_matches_jit_on_one_device():
   ref, _ = jax.jit(train_step)(state, batch)
   rep = jax.tree.map(lambda x: x[None], state)
   out, _ = jax.pmap(p_train_step, axis_name="batch")(rep, jax.tree.map(lambda x: x[None], batch))
-  for a, b in zip(jax.tree.leaves(ref.g_params), jax.tree.leaves(out.g_params), strict=True):
+  for a, b in zip(jax.tree.leaves(ref.params["g"]), jax.tree.leaves(out.params["g"]), strict=True):
     np.testing.assert_allclose(a, b[0], rtol=1e-5, atol=1e-6)
 
 
@@ -190,18 +204,20 @@ def test_dcgan_conditional_step_with_batchnorm_updates_statistics():
   assert int(metrics["nonfinite"]) == 0
   changed = [
     not np.array_equal(a, b)
-    for a, b in zip(jax.tree.leaves(state.g_vars), jax.tree.leaves(new.g_vars), strict=True)
+    for a, b in zip(
+      jax.tree.leaves(state.collections["g"]), jax.tree.leaves(new.collections["g"]), strict=True
+    )
   ]
   assert any(changed)
 
 
 def test_sample_z_distributions():
-  z = step.sample_z(jax.random.key(0), 4000, 3, "uniform")
+  z = sampling.sample_z(jax.random.key(0), 4000, 3, "uniform")
   assert float(z.min()) >= -1 and float(z.max()) <= 1
-  z = step.sample_z(jax.random.key(0), 4000, 3, "normal")
+  z = sampling.sample_z(jax.random.key(0), 4000, 3, "normal")
   assert abs(float(z.std()) - 1) < 0.05
   with pytest.raises(ValueError, match="normal"):
-    step.sample_z(jax.random.key(0), 2, 2, "cauchy")
+    sampling.sample_z(jax.random.key(0), 2, 2, "cauchy")
 
 
 def test_bfloat16_computes_in_bf16_and_keeps_float32_state():
@@ -210,11 +226,11 @@ def test_bfloat16_computes_in_bf16_and_keeps_float32_state():
   cfg.model.dtype = "bfloat16"
   shape = (8, 8, 1)
   state, train_step = _setup(cfg, shape)
-  g, _ = models.build_models(cfg.model, shape, 0)
+  g = models.build_networks(cfg.model, shape, 0)["g"].module
   z = jnp.zeros((2, cfg.model.z_dim))
-  jaxpr = jax.make_jaxpr(lambda p: g.apply({"params": p, **state.g_vars}, z, train=False))(
-    state.g_params
-  )
+  jaxpr = jax.make_jaxpr(
+    lambda p: g.apply({"params": p, **state.collections["g"]}, z, train=False)
+  )(state.params["g"])
   eqns = [
     e for e in jaxpr.jaxpr.eqns if e.primitive.name in ("dot_general", "conv_general_dilated")
   ]

@@ -160,7 +160,7 @@ def test_used_by_command_runs_a_step_under_mock_data(tmp_path, monkeypatch):
     flags.FLAGS(argv)
     config = flags.FLAGS.config
     assert (config.data.name, config.data.resolution, config.model.width) == ("celeb_a", 64, 64)
-    assert (config.optim.n_critic, config.loss.penalty_weight, config.optim.d.b2) == (5, 10.0, 0.9)
+    assert (config.game.n_critic, config.loss.penalty_weight, config.optim.d.b2) == (5, 10.0, 0.9)
     with tfds.testing.mock_data(num_examples=20):  # one epoch: 1 step of 5 critic batches
       main.main(argv[:1])
   finally:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from experiments import dcgan_digits, gan_grid, gan_ring, wgan_gp_digits
-from gan_jax import data, train
+from gan_jax import build, checkpoint, data, train
 
 
 def _leaves(state):
@@ -164,7 +164,7 @@ def test_logged_nonfinite_total_counts_up_to_the_logged_step(tmp_path, monkeypat
     ("optim.g.name", "adamw2", r"Unknown optimizer 'adamw2'"),
     ("train.nan_policy", "ignore", r"valid: \['stop', 'skip'\]"),
     ("model.dtype", "float8", r"Unknown model.dtype"),
-    ("optim.n_critic", 0, r"n_critic must be >= 1"),
+    ("game.n_critic", 0, r"n_critic must be >= 1"),
     ("train.steps_per_call", 3, r"must be a multiple of train.steps_per_call=3"),
   ],
 )
@@ -205,22 +205,23 @@ def test_full_workdir_fails_at_start(tmp_path, monkeypatch):
   def no_space(fd):
     raise OSError(28, "No space left on device")
 
-  monkeypatch.setattr(train.os, "fsync", no_space)
+  monkeypatch.setattr(checkpoint.os, "fsync", no_space)
   with pytest.raises(OSError, match="not writable .*No space left on device"):
     train.train_and_evaluate(gan_ring.get_config("tiny"), str(tmp_path / "run"))
 
 
 def test_workdir_without_room_for_a_checkpoint_fails_at_start(tmp_path, monkeypatch, caplog):
-  usage = train.shutil.disk_usage
+  usage = checkpoint.shutil.disk_usage
 
   def free(n):
-    monkeypatch.setattr(train.shutil, "disk_usage", lambda p: usage(p)._replace(free=n))
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda p: usage(p)._replace(free=n))
 
   cfg = gan_ring.get_config("tiny")
   cfg.train.num_steps = 2
-  setup = train.Setup(cfg, None)
-  size = setup.state_bytes()
-  leaves = jax.tree.leaves(setup.state.arrays())
+  run = build.build(cfg)
+  run.source.close()
+  size = run.state_bytes()
+  leaves = jax.tree.leaves(run.state.arrays())
   assert size == sum(np.asarray(x).nbytes for x in leaves) > 0
   free(size - 1)
   with pytest.raises(OSError, match=r"less than one checkpoint of this run"):
@@ -232,8 +233,11 @@ def test_workdir_without_room_for_a_checkpoint_fails_at_start(tmp_path, monkeypa
 
 
 def test_close_closes_everything_then_raises_the_first_save_error(tmp_path):
-  setup = train.Setup(gan_ring.get_config("tiny"), str(tmp_path))
-  setup.close()  # the real managers and source
+  cfg = gan_ring.get_config("tiny")
+  ckpt = checkpoint.Checkpoints(str(tmp_path), cfg.train)
+  ckpt.close()  # the real managers
+  run = build.build(cfg)
+  run.source.close()
   closed = []
 
   class Manager:
@@ -247,11 +251,11 @@ def test_close_closes_everything_then_raises_the_first_save_error(tmp_path):
     def close(self):
       closed.append(self.name)
 
-  setup.manager = Manager("newest", OSError("disk gone"))
-  setup.best_manager = Manager("best", OSError("second failure"))
-  setup.source.close = lambda: closed.append("source")
+  ckpt.manager = Manager("newest", OSError("disk gone"))
+  ckpt.best_manager = Manager("best", OSError("second failure"))
+  run.source.close = lambda: closed.append("source")
   with pytest.raises(OSError, match="disk gone"):
-    setup.close()
+    train._close(run, ckpt)
   assert closed == ["newest", "best", "source"]
 
 
@@ -286,13 +290,13 @@ def test_best_checkpoint_follows_the_metric_and_named_steps_restore(tmp_path):
     train.evaluate_checkpoint(cfg, wd, which="5")
 
   cfg.train.num_steps = 10  # a resumed run starts from the saved best value...
-  setup = train.Setup(cfg, wd)
-  assert setup.best_value == best["reverse_kl"]
-  setup.close()
+  ckpt = checkpoint.Checkpoints(wd, cfg.train)
+  assert ckpt.best_value == best["reverse_kl"]
+  ckpt.close()
   cfg.train.best_mode = "max"  # ...unless it now ranks by another rule
-  setup = train.Setup(cfg, wd)
-  assert setup.best_value is None
-  setup.close()
+  ckpt = checkpoint.Checkpoints(wd, cfg.train)
+  assert ckpt.best_value is None
+  ckpt.close()
 
 
 def test_inception_metrics_without_weights_fail_at_start(tmp_path):
@@ -328,6 +332,6 @@ def test_fields_newer_than_a_saved_run_are_not_drift():
   cfg = dcgan_digits.get_config("tiny")
   saved = json.loads(cfg.to_json_best_effort())
   del saved["data"]["tfds_name"], saved["data"]["split"]  # a run saved before these existed
-  assert train.config_drift(saved, cfg) == []
+  assert checkpoint.config_drift(saved, cfg) == []
   saved["data"]["resolution"] = 16
-  assert train.config_drift(saved, cfg) == ["data.resolution: saved 16, now 8"]
+  assert checkpoint.config_drift(saved, cfg) == ["data.resolution: saved 16, now 8"]

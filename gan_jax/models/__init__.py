@@ -1,13 +1,15 @@
-"""Generator / discriminator families and the name -> constructor registry."""
+"""Model families: name -> builder of named networks, and each family's tiny sizes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax.games.base import Network
 from gan_jax.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -20,6 +22,18 @@ def compute_dtype(name: str):
   return DTYPES[name]
 
 
+def _gan_inputs(cfg, shape, num_classes):
+  """Example inputs of a ``(z, labels) -> sample`` generator and its discriminator."""
+  labels = jnp.zeros((2,), jnp.int32) if num_classes else None
+  z = jnp.zeros((2, cfg.z_dim), jnp.float32)
+  return (z, labels), (jnp.zeros((2, *shape), jnp.float32), labels)
+
+
+def _players(cfg, g: nn.Module, d: nn.Module, shape, num_classes) -> dict[str, Network]:
+  g_in, d_in = _gan_inputs(cfg, shape, num_classes)
+  return {"g": Network(g, g_in, role="g"), "d": Network(d, d_in, role="d")}
+
+
 def _mlp(cfg: ml_collections.ConfigDict, shape: Sequence[int], num_classes: int, axis_name):
   del axis_name
   dtype = compute_dtype(cfg.dtype)
@@ -27,7 +41,12 @@ def _mlp(cfg: ml_collections.ConfigDict, shape: Sequence[int], num_classes: int,
   act = "linear" if len(shape) == 1 else "tanh"
   g = MLPGenerator(tuple(shape), hidden, num_classes, act, dtype)
   d = MLPDiscriminator(hidden, num_classes, dtype)
-  return g, d
+  return _players(cfg, g, d, shape, num_classes)
+
+
+def _mlp_tiny(c: ml_collections.ConfigDict) -> None:
+  c.model.hidden = (16, 16)
+  c.model.z_dim = 8
 
 
 def _dcgan(cfg: ml_collections.ConfigDict, shape: Sequence[int], num_classes: int, axis_name):
@@ -51,24 +70,43 @@ def _dcgan(cfg: ml_collections.ConfigDict, shape: Sequence[int], num_classes: in
     axis_name,
     dtype,
   )
-  return g, d
+  return _players(cfg, g, d, shape, num_classes)
 
 
-ModelBuilder = Callable[..., tuple[nn.Module, nn.Module]]
+def _dcgan_tiny(c: ml_collections.ConfigDict) -> None:
+  c.data.resolution = 8
+  c.model.width = 8
+  c.model.z_dim = 8
 
-MODELS: dict[str, ModelBuilder] = {
-  "mlp": _mlp,
-  "dcgan": _dcgan,
+
+@dataclasses.dataclass(frozen=True)
+class ModelFamily:
+  """A model family: ``build(model_cfg, sample_shape, num_classes, axis_name) ->
+  {name: Network}`` and ``tiny(config)``, its sizes for a run of seconds."""
+
+  build: Callable[..., dict[str, Network]]
+  tiny: Callable[[ml_collections.ConfigDict], None]
+
+
+MODELS: dict[str, ModelFamily] = {
+  "mlp": ModelFamily(_mlp, _mlp_tiny),
+  "dcgan": ModelFamily(_dcgan, _dcgan_tiny),
 }
 
 
-def build_models(
+def get_family(name: str) -> ModelFamily:
+  if name not in MODELS:
+    raise ValueError(f"Unknown model {name!r}; valid models: {sorted(MODELS)}")
+  return MODELS[name]
+
+
+def build_networks(
   model_cfg: ml_collections.ConfigDict,
   sample_shape: Sequence[int],
   num_classes: int = 0,
   axis_name: str | None = None,
-) -> tuple[nn.Module, nn.Module]:
-  """Builds ``(generator, discriminator)`` for ``model_cfg.name``.
+) -> dict[str, Network]:
+  """Builds the named networks of ``model_cfg.name``.
 
   Args:
     model_cfg: ``config.model``.
@@ -77,8 +115,7 @@ def build_models(
     axis_name: pmap axis name for cross-device BatchNorm statistics, or None.
 
   Returns:
-    The two Flax modules.
+    ``{name: Network}``; the GAN families give ``g`` and ``d``.
   """
-  if model_cfg.name not in MODELS:
-    raise ValueError(f"Unknown model {model_cfg.name!r}; valid models: {sorted(MODELS)}")
-  return MODELS[model_cfg.name](model_cfg, tuple(sample_shape), num_classes, axis_name)
+  family = get_family(model_cfg.name)
+  return family.build(model_cfg, tuple(sample_shape), num_classes, axis_name)

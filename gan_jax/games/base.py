@@ -1,0 +1,257 @@
+"""Games: named networks trained by an ordered tuple of phases.
+
+A ``Game`` says what one training iteration does, as data the generic step
+(``gan_jax/step.py``) runs:
+
+- ``phases``: each ``Phase(name, trains, loss, every, repeat)`` differentiates its ``loss``
+  with respect to the networks it ``trains`` and updates each with its own optimizer.
+  ``repeat`` runs it that many times in a row (n_critic), each on its own slice of the
+  batch; ``every`` runs it only when ``step % every == 0`` (lazy regularisers), inside the
+  same compiled call.
+- ``batch_keys``: what it reads from a batch (``image,label`` | ``input,target`` | ``a,b``).
+- ``ema``: networks of which an exponential moving average is kept (and sampled from).
+- ``init_extra``: state the game owns (running means, image pools, ADA p), checkpointed.
+- ``predict``: named pure functions of the trained networks (``generate``, ``translate``),
+  with ``draw_inputs`` that draw their random inputs, and the host-side ``preview`` (the
+  grid written during training) and ``write_samples`` (``--mode=sample``).
+
+A loss is a function ``loss(ctx) -> (value, metrics)``: ``value`` is one scalar, or a dict
+with one scalar per trained network for a simultaneous update (each network descends its
+own scalar, all from one forward pass); ``ctx`` (a ``PhaseContext``) applies networks,
+draws keys and reads and writes the game's extra state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+
+Array = jax.Array
+Metrics = dict[str, Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+  """A Flax module under a name.
+
+  Attributes:
+    module: the Flax module; called as ``module.apply(variables, *inputs, train=...)``.
+    example_inputs: positional inputs for ``init`` (a batch of 2 is enough).
+    role: the optimizer config it uses when ``config.optim`` has no entry of its name
+      (``g`` or ``d``).
+    trained: False for a frozen network (a feature extractor): its variables come from
+      ``load`` and live in ``GANState.consts``, never in a checkpoint.
+    load: for a frozen network, returns its variables from a local file.
+  """
+
+  module: nn.Module
+  example_inputs: tuple[Any, ...]
+  role: str = "g"
+  trained: bool = True
+  load: Callable[[], dict[str, Any]] | None = None
+
+
+LossFn = Callable[["PhaseContext"], tuple[Array | dict[str, Array], Metrics]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """One optimisation phase of a game.
+
+  Attributes:
+    name: unique within the game; metrics ``{name}_grad_norm`` come from it.
+    trains: names of the networks this phase updates.
+    loss: ``loss(ctx) -> (value, metrics)``; see the module docstring.
+    every: run only at steps that are multiples of this (lazy regularisation).
+    repeat: consecutive updates per step (n_critic), each on its own batch slice.
+    post_update: applied to each updated network's parameters, ``(name, params) ->
+      params`` (e.g. WGAN weight clipping).
+  """
+
+  name: str
+  trains: tuple[str, ...]
+  loss: LossFn
+  every: int = 1
+  repeat: int = 1
+  post_update: Callable[[str, Any], Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Game:
+  """An objective over named networks; see the module docstring."""
+
+  phases: tuple[Phase, ...]
+  batch_keys: tuple[str, ...]
+  ema: tuple[str, ...] = ()
+  init_extra: Callable[[], dict[str, Any]] = dict
+  predict: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
+  draw_inputs: Mapping[str, Callable[[Array, int], tuple[Any, ...]]] = dataclasses.field(
+    default_factory=dict
+  )
+  preview: Callable[..., Any] = dataclasses.field(default=lambda *a: default_preview(*a))
+  write_samples: Callable[..., dict[str, str]] | None = None
+
+  @property
+  def batches_per_step(self) -> int:
+    """Batch slices one iteration reads: the largest ``repeat`` of its phases."""
+    return max(p.repeat for p in self.phases)
+
+  def check(self, networks: Mapping[str, Network]) -> None:
+    """Raises ValueError when a phase or EMA names an unknown or frozen network."""
+    names = [p.name for p in self.phases]
+    if len(set(names)) != len(names):
+      raise ValueError(f"Phase names must be unique; got {names}")
+    trained = {n for n, net in networks.items() if net.trained}
+    for p in self.phases:
+      bad = [n for n in p.trains if n not in trained]
+      if bad or not p.trains:
+        raise ValueError(
+          f"Phase {p.name!r} trains {list(p.trains)}; trained networks: {sorted(trained)}"
+        )
+      if p.every < 1 or p.repeat < 1:
+        raise ValueError(f"Phase {p.name!r}: every and repeat must be >= 1")
+    bad = [n for n in self.ema if n not in trained]
+    if bad:
+      raise ValueError(f"EMA of {bad}: not trained networks ({sorted(trained)})")
+
+
+def default_preview(sample, key, config):
+  """The preview of a game that generates: a grid of ``train.num_samples`` images
+  (a scatter plot of ``eval.num_samples`` points for 2-D data).
+
+  Args:
+    sample: ``sample(predict_name, key, n) -> np.ndarray`` (``build.Run.sampler()``).
+    key: the fixed key of previews.
+    config: the experiment config.
+
+  Returns:
+    ``(uint8 image [H, W, C], integer upscale for the PNG)``.
+  """
+  from gan_jax import sampling
+
+  points = sample("generate", key, 2)
+  if points.ndim == 2:
+    return sampling.scatter_plot(sample("generate", key, config.eval.num_samples)), 1
+  grid = sampling.make_grid(sample("generate", key, config.train.num_samples))
+  return grid, max(1, 256 // grid.shape[0])
+
+
+class PhaseContext:
+  """What a loss sees: the networks, this repeat's batch, keys, the game's extra state.
+
+  Collections that a network updates in training mode (BatchNorm statistics, spectral
+  norm vectors) chain through successive ``apply`` calls of the phase and are kept when
+  the update is; ``update=False`` applies with the current values and discards changes.
+  """
+
+  def __init__(
+    self,
+    networks: Mapping[str, Network],
+    params: Mapping[str, Any],
+    collections: Mapping[str, Any],
+    consts: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    batch: Mapping[str, Array],
+    key: Array,
+    step: Array,
+    axis_name: str | None,
+  ):
+    self.networks = networks
+    self.params = params
+    self.consts = consts
+    self.extra = dict(extra)
+    self.batch = batch
+    self.key = key
+    self.step = step
+    self.axis_name = axis_name
+    self.collections = dict(collections)
+    self.updated_collections: dict[str, Any] = {}
+    self.updated_extra: dict[str, Any] = {}
+    self._calls = 0
+
+  def apply(
+    self,
+    name: str,
+    *inputs,
+    train: bool = True,
+    update: bool = True,
+    params: Any = None,
+    method: str | None = None,
+  ):
+    """Applies network ``name`` (its current parameters unless ``params`` is given).
+
+    Frozen networks always run in inference mode. In training mode every call gets its
+    own ``dropout`` key.
+    """
+    net = self.networks[name]
+    if not net.trained:
+      return net.module.apply(self.consts[name], *inputs, train=False, method=method)
+    p = self.params[name] if params is None else params
+    cols = self.collections.get(name, {})
+    self._calls += 1
+    rngs = {"dropout": jax.random.fold_in(self.key, 0x5EED + self._calls)} if train else None
+    kw = {"train": train, "rngs": rngs, "method": method}
+    if train and cols:
+      out, new = net.module.apply({"params": p, **cols}, *inputs, mutable=list(cols), **kw)
+      if update:
+        self.collections[name] = dict(new)
+        self.updated_collections[name] = dict(new)
+      return out
+    return net.module.apply({"params": p, **cols}, *inputs, **kw)
+
+  def set_extra(self, name: str, value: Any) -> None:
+    """Replaces the game's extra state ``name`` (kept when the update is)."""
+    self.extra[name] = value
+    self.updated_extra[name] = value
+
+  def fold(self, tag: str | int) -> Array:
+    """A key of this phase and repeat for one use (``tag``: a small int or a string)."""
+    data = tag if isinstance(tag, int) else int.from_bytes(tag.encode()[:4].ljust(4), "little")
+    return jax.random.fold_in(self.key, data)
+
+  def device_key(self, key: Array) -> Array:
+    """``key`` made distinct per device under pmap (per-sample noise of a local batch)."""
+    if self.axis_name is None:
+      return key
+    return jax.random.fold_in(key, jax.lax.axis_index(self.axis_name))
+
+  def global_draw(self, draw: Callable[[Array, int], Array], key: Array, n_local: int) -> Array:
+    """This device's rows of a draw over the global batch.
+
+    Drawing ``n_local * devices`` rows and slicing makes a pmap run over N devices see
+    the same random inputs (latent codes) as a jit run over the whole batch.
+    """
+    if self.axis_name is None:
+      return draw(key, n_local)
+    n_dev = jax.lax.axis_size(self.axis_name)
+    full = draw(key, n_local * n_dev)
+    start = jax.lax.axis_index(self.axis_name) * n_local
+    return jax.lax.dynamic_slice_in_dim(full, start, n_local)
+
+  def pmean(self, tree):
+    """Mean over devices under pmap (identity otherwise)."""
+    return jax.lax.pmean(tree, self.axis_name) if self.axis_name else tree
+
+
+class Predictor:
+  """Applies networks for inference: EMA parameters where the game keeps them."""
+
+  def __init__(self, networks: Mapping[str, Network], state, ema_names: tuple[str, ...]):
+    self.networks, self.state, self.ema_names = networks, state, ema_names
+
+  def __call__(self, name: str, *inputs, train: bool = False, key: Array | None = None):
+    net = self.networks[name]
+    if not net.trained:
+      return net.module.apply(self.state.consts[name], *inputs, train=False)
+    params = self.state.ema[name] if name in self.ema_names else self.state.params[name]
+    cols = self.state.collections.get(name, {})
+    rngs = {"dropout": key} if key is not None else None
+    if train and cols:  # batch statistics; the stored ones are left as they are
+      return net.module.apply(
+        {"params": params, **cols}, *inputs, train=True, rngs=rngs, mutable=list(cols)
+      )[0]
+    return net.module.apply({"params": params, **cols}, *inputs, train=train, rngs=rngs)

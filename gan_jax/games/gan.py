@@ -1,0 +1,198 @@
+"""The classic game: a generator ``g(z, labels)`` against a discriminator ``d(x, labels)``.
+
+Two phases: ``d`` (``game.n_critic`` updates of D on real batches and detached fakes,
+with the configured adversarial loss, gradient penalty / R1 / R2 and WGAN weight
+clipping), then ``g`` (one update of G against the updated D). Any of the project's
+adversarial losses (``gan_jax/losses.py``) plays; the relativistic generator loss also
+reads D's logits on real data. The EMA of G is what samples and evaluations use.
+
+References:
+  Goodfellow et al. 2014, "Generative Adversarial Nets", Algorithm 1 (k D steps, then one
+  G step).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gan_jax import losses, sampling
+from gan_jax.games.base import Game, Phase, PhaseContext, default_preview
+from gan_jax.metrics import mixtures
+
+# R1 / R2 are weighted by gamma / 2 (Mescheder et al. 2018, eq. 9-10).
+_HALF_WEIGHT = ("r1", "r2")
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming a bad field of the classic game's config."""
+  losses.get_loss(config.loss.name)
+  if config.loss.penalty not in losses.PENALTIES:
+    raise ValueError(
+      f"Unknown loss.penalty {config.loss.penalty!r}; valid: {list(losses.PENALTIES)}"
+    )
+  if config.game.n_critic < 1:
+    raise ValueError(f"game.n_critic must be >= 1; got {config.game.n_critic}")
+  if config.model.z_dist not in sampling.Z_DISTS:
+    raise ValueError(
+      f"Unknown model.z_dist {config.model.z_dist!r}; valid: {list(sampling.Z_DISTS)}"
+    )
+  if config.loss.penalty != "none" and config.model.get("d_norm", "none") == "batch":
+    raise ValueError(
+      f"loss.penalty={config.loss.penalty!r} needs per-sample gradients of D, which "
+      "BatchNorm couples across the batch: set model.d_norm to 'layer' or 'none' "
+      "(Gulrajani et al. 2017, Section 4)."
+    )
+
+
+def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game:
+  """The classic game of ``config.loss`` over networks ``g`` and ``d``.
+
+  Args:
+    config: the experiment config (``loss``, ``game.n_critic``, ``model.z_dim``, ...).
+    spec: the data's ``DataSpec``.
+    num_classes: 0 unconditional; else G and D take labels.
+
+  Returns:
+    The game.
+  """
+  check_config(config)
+  gan_loss = losses.get_loss(config.loss.name)
+  penalty = config.loss.penalty
+  pen_weight = config.loss.penalty_weight * (0.5 if penalty in _HALF_WEIGHT else 1.0)
+  clip = config.loss.clip
+  g_needs_real = config.loss.name == "relativistic_average"
+  z_dim, z_dist = config.model.z_dim, config.model.z_dist
+
+  def draw_z(key, n):
+    return sampling.sample_z(key, n, z_dim, z_dist)
+
+  def labels_of(ctx: PhaseContext):
+    return ctx.batch["label"] if num_classes else None
+
+  def fakes(ctx: PhaseContext, n: int, labels):
+    z = ctx.global_draw(draw_z, ctx.fold("z"), n)
+    return ctx.apply("g", z, labels)
+
+  def d_loss(ctx: PhaseContext):
+    real, labels = ctx.batch["image"], labels_of(ctx)
+    # G runs in training mode (its BatchNorm statistics are kept), its output detached.
+    fake = jax.lax.stop_gradient(fakes(ctx, real.shape[0], labels))
+    # Real and fake go through D as separate batches (separate BatchNorm statistics),
+    # as in the DCGAN reference implementation.
+    real_logits = ctx.apply("d", real, labels)
+    fake_logits = ctx.apply("d", fake, labels)
+    adv = gan_loss.d_loss(real_logits, fake_logits)
+
+    def d_fn(x):
+      return ctx.apply("d", x, labels, update=False)
+
+    key_pen = ctx.device_key(ctx.fold("penalty"))
+    if penalty == "gradient_penalty":
+      pen = losses.gradient_penalty(d_fn, real, fake, key_pen)
+    elif penalty == "r1":
+      pen = losses.r1_penalty(d_fn, real)
+    elif penalty == "r2":
+      pen = losses.r2_penalty(d_fn, fake)
+    else:
+      pen = jnp.zeros((), jnp.float32)
+    metrics = {
+      "d_loss": adv,
+      "d_penalty": pen,
+      "d_real": jnp.mean(real_logits),
+      "d_fake": jnp.mean(fake_logits),
+    }
+    return adv + pen_weight * pen, metrics
+
+  def g_loss(ctx: PhaseContext):
+    real, labels = ctx.batch["image"], labels_of(ctx)
+    fake = fakes(ctx, real.shape[0], labels)
+    # D's statistics are not updated by the generator's step.
+    fake_logits = ctx.apply("d", fake, labels, update=False)
+    if g_needs_real:
+      real_logits = jax.lax.stop_gradient(ctx.apply("d", real, labels, update=False))
+    else:
+      real_logits = jnp.zeros_like(fake_logits)
+    loss = gan_loss.g_loss(real_logits, fake_logits)
+    return loss, {"g_loss": loss}
+
+  post_update = (lambda name, p: losses.clip_weights(p, clip)) if clip > 0 else None
+  phases = (
+    Phase("d", ("d",), d_loss, repeat=config.game.n_critic, post_update=post_update),
+    Phase("g", ("g",), g_loss),
+  )
+
+  def generate(nets, z, labels=None):
+    return nets("g", z, labels)
+
+  def draw_generate(key, n):
+    labels = (np.arange(n, dtype=np.int32) % num_classes) if num_classes else None
+    return np.asarray(draw_z(key, n)), labels
+
+  def preview(sample, key, config):
+    """The fixed-z grid (a scatter plot over the true modes for 2-D data)."""
+    if spec.kind == "points":
+      means = _mixture_means(config)
+      return sampling.scatter_plot(sample("generate", key, config.eval.num_samples), means), 1
+    return default_preview(sample, key, config)
+
+  def write_samples(sample, key, out_dir, tag, config, rows=8, cols=8, psis=None):
+    return _write_samples(sample, key, out_dir, tag, config, spec, num_classes, rows, cols, psis)
+
+  return Game(
+    phases=phases,
+    batch_keys=("image", "label") if num_classes else ("image",),
+    ema=("g",),
+    predict={"generate": generate},
+    draw_inputs={"generate": draw_generate},
+    preview=preview,
+    write_samples=write_samples,
+  )
+
+
+def _mixture_means(config):
+  name = config.data.name
+  return mixtures.mixture_spec(name)[0] if name in mixtures.MIXTURES else None
+
+
+def _write_samples(sample, key, out_dir, tag, config, spec, num_classes, rows, cols, psis):
+  """``--mode=sample``: a grid, a slerp interpolation strip and truncated samples."""
+  psis = psis or (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)
+  k_grid, k_interp, k_trunc = jax.random.split(key, 3)
+  z_dim, dist = config.model.z_dim, config.model.z_dist
+  paths = {}
+  if spec.kind == "points":
+    pts = sample("generate", k_grid, config.eval.num_samples)
+    paths["grid"] = os.path.join(out_dir, f"sample_scatter_{tag}.png")
+    if jax.process_index() == 0:
+      sampling.save_image(paths["grid"], sampling.scatter_plot(pts, _mixture_means(config)))
+    return paths
+
+  def save_grid(name, z, ncol):
+    n = z.shape[0]
+    labels = (np.arange(n, dtype=np.int32) % num_classes) if num_classes else None
+    grid = sampling.make_grid(sample("generate", None, n, inputs=(np.asarray(z), labels)), ncol)
+    path = os.path.join(out_dir, f"{name}_{tag}.png")
+    if jax.process_index() == 0:
+      sampling.save_image(path, grid, max(1, 512 // grid.shape[1]))
+    return path
+
+  z = sampling.sample_z(k_grid, rows * cols, z_dim, dist)
+  paths["grid"] = save_grid("sample_grid", z, cols)
+  paths["interpolation"] = save_grid(
+    "interpolation", sampling.interpolation_latents(k_interp, rows, cols, z_dim), cols
+  )
+  z = sampling.sample_z(k_trunc, cols, z_dim, dist)
+  paths["truncation"] = save_grid(
+    "truncation", jnp.concatenate([sampling.truncate(z, psi) for psi in psis]), cols
+  )
+  return paths
+
+
+def tiny(c: ml_collections.ConfigDict) -> None:
+  """The classic game has no sizes of its own."""
+  del c
