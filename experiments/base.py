@@ -51,13 +51,27 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.folder = ""
   c.data.on_bad_file = "skip"  # skip (count and warn) | fail
   c.data.num_workers = 0  # folder decoding threads; 0: min(8, CPU count)
+  # Paired data (edges2digits | gray2color | paired_folder | paired_folders): input ->
+  # target. paired_folder reads data.folder/{train,val,test}/ of A|B side-by-side images.
+  c.data.direction = "AtoB"  # AtoB | BtoA
+  c.data.load_size = 0  # resize before the random crop (0: the source's default; 286 at 256)
+  c.data.eval_split = "val"  # paired_folder's held-out subfolder (else test/)
+  c.data.folder_a = ""  # paired_folders: same-named files in two folders
+  c.data.folder_b = ""
+  c.data.eval_folder_a = ""
+  c.data.eval_folder_b = ""
 
   c.game = ml_collections.ConfigDict()
   c.game.name = "gan"  # the objective over named networks (gan_jax/games/)
   c.game.n_critic = 1  # discriminator updates per generator update
+  c.game.l1_weight = 100.0  # pix2pix: lambda of the L1 term
+  c.game.adv_weight = 1.0  # pix2pix: weight of the adversarial term (0: L1 only)
+  c.game.cycle_weight = 10.0  # cyclegan: lambda of the cycle-consistency terms
+  c.game.identity_weight = 0.5  # cyclegan: identity terms, times cycle_weight (0: off)
+  c.game.pool_size = 50  # cyclegan: past fakes per domain that D learns on
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"  # dcgan | mlp
+  c.model.name = "dcgan"  # dcgan | mlp | pix2pix | cyclegan
   c.model.z_dim = 100
   c.model.z_dist = "normal"  # normal | uniform
   c.model.dtype = "float32"  # compute dtype; parameters stay float32
@@ -66,6 +80,13 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.d_norm = "batch"  # batch | layer | none
   c.model.hidden = (256, 256)  # mlp only
   c.model.conditional = False  # class-conditional G and projection D when labels exist
+  # pix2pix: U-Net G (num_downs 0: log2 of the side) and PatchGAN / PixelGAN D.
+  c.model.num_downs = 0
+  c.model.norm = "batch"  # batch | instance | none (cyclegan's configs: instance)
+  c.model.dropout = True
+  c.model.d_arch = "patch"  # patch | pixel
+  c.model.n_layers = 3  # PatchGAN depth: 3 gives the 70x70 receptive field
+  c.model.n_blocks = 9  # cyclegan: residual blocks of the ResNet generators (6 for 128 px)
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # minimax | non_saturating | wasserstein | hinge | ...
@@ -105,6 +126,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   # Metrics by name (gan_jax/evaluation.py); () = the dataset's own, + inception if set.
   c.eval.metrics = ()
+  c.eval.num_heldout = 0  # translation metrics: held-out pairs (0: all)
   c.eval.num_samples = 2500  # generated samples per evaluation (n_fake)
   # Inception metrics (FID, IS, KID, precision/recall, density/coverage) need converted
   # weights: python -m gan_jax.metrics.convert_inception --src=PATH/pt_inception-...pth
@@ -137,6 +159,10 @@ def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.train.checkpoint_every = 2
   c.train.num_samples = 16
   c.eval.num_samples = 200
+  for entry in c.optim.values():  # schedules over the tiny run: decay in its second half
+    if isinstance(entry, ml_collections.ConfigDict):
+      entry.decay_start, entry.decay_end = c.train.num_steps // 2, 0
+      entry.milestones = tuple(m * c.train.num_steps // 8 for m in (4, 6))
   models.get_family(c.model.name).tiny(c)
   games.get(c.game.name).tiny(c)
   return c

@@ -65,7 +65,7 @@ def _synthetic_data(config):
       spec = data.build_source(config.data, config.seed).spec
     except Exception:  # noqa: BLE001 (not prepared here: the usual channels of the dataset)
       spec = None
-    if spec is not None and spec.kind == "points":
+    if spec is not None and spec.kind != "image":  # points, paired, unpaired: as they are
       return config
     channels = spec.sample_shape[-1] if spec else GRAYSCALE.get(config.data.name, 3)
     config.data.channels = channels
@@ -85,15 +85,18 @@ def run(config, steps: int = 20, warmup: int = 3) -> dict:
   """
   config = _synthetic_data(config)
   run = build.build(config)
-  run.source.close()  # the batches are synthetic
-  spec, state, mesh = run.spec, run.state, run.layout.mesh
+  state, mesh = run.state, run.layout.mesh
   k, b = config.train.steps_per_call, config.data.batch_size
   slices = run.game.batches_per_step
   rng = np.random.default_rng(0)
+  # Noise (images) or random classes (labels) of the shapes of the source's batches.
   local = {
-    "image": np.clip(rng.normal(size=(k, slices, b, *spec.sample_shape)), -1, 1).astype(np.float32),
-    "label": rng.integers(0, max(run.num_classes, 1), size=(k, slices, b)).astype(np.int32),
+    key: np.clip(rng.normal(size=v.shape), -1, 1).astype(v.dtype)
+    if np.issubdtype(v.dtype, np.floating)
+    else rng.integers(0, max(run.num_classes, 1), size=v.shape).astype(v.dtype)
+    for key, v in run.local_batches(0, k).items()
   }
+  run.source.close()
   # XLA counts a loop body once, so the FLOPs come from the one-iteration program of the
   # whole global batch (under pmap: the sum over the devices' programs). Step 0 runs
   # every lazy phase: the heaviest step.

@@ -139,7 +139,8 @@ class Run:
 
 
 def build_networks(config, spec: data.DataSpec, num_classes: int, axis_name=None):
-  return models.build_networks(config.model, spec.sample_shape, num_classes, axis_name)
+  input_shape = getattr(spec, "input_shape", None)
+  return models.build_networks(config.model, spec.sample_shape, num_classes, axis_name, input_shape)
 
 
 def make_step_config(config: ml_collections.ConfigDict, networks) -> step.StepConfig:

@@ -1,8 +1,9 @@
 """Evaluation: metrics by name, each on one of the game's predict functions.
 
-``EVALUATORS`` maps a metric name to an ``Evaluator(predict, fn)``: ``fn(sample_fn, key,
-config) -> dict`` receives ``sample_fn(key, n)`` over the game's predict function
-``predict`` (EMA weights) and returns values plus a ``protocol`` dict:
+``EVALUATORS`` maps a metric name to an ``Evaluator(predicts, fn)``: ``fn(sample, key,
+config) -> dict`` receives ``sample(name, key, n, inputs=None)`` over the game's predict
+functions (EMA weights; ``predicts`` names those it needs) and returns values plus a
+``protocol`` dict:
 
 - ``mode_coverage``: PacGAN / VEEGAN mode coverage of the 2-D mixtures (``ring``, ``grid``).
 - ``digits``: the Inception Score and Frechet distance of ``gan_jax.metrics.digits``, with a
@@ -19,6 +20,7 @@ config) -> dict`` receives ``sample_fn(key, n)`` over the game's predict functio
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -29,23 +31,24 @@ import numpy as np
 
 from gan_jax.metrics import digits, mixtures
 
-SampleFn = Callable[[jax.Array, int], np.ndarray]  # (key, n) -> samples [n, ...]
+# sample(predict_name, key, n, inputs=None) -> outputs [n, ...] (build.Run.sampler())
+SampleFn = Callable[..., np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
 class Evaluator:
-  """A metric: ``fn(sample_fn, key, config) -> dict`` over the game's ``predict``."""
+  """A metric: ``fn(sample, key, config) -> dict`` over the game's ``predicts``."""
 
-  predict: str
+  predicts: tuple[str, ...]
   fn: Callable[[SampleFn, jax.Array, Any], dict[str, Any]]
 
 
-def _mode_coverage(sample_fn: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+def _mode_coverage(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   name, num_samples = config.data.name, config.eval.num_samples
   if name not in mixtures.MIXTURES:
     raise ValueError(f"mode_coverage needs a 2-D mixture dataset {list(mixtures.MIXTURES)}")
   means, sigma = mixtures.mixture_spec(name)
-  result = mixtures.mode_metrics(sample_fn(key, num_samples), means, sigma)
+  result = mixtures.mode_metrics(sample("generate", key, num_samples), means, sigma)
   result["protocol"] = {
     "name": "pacgan_mode_coverage",
     "n_fake": num_samples,
@@ -62,9 +65,9 @@ def _finite(samples: np.ndarray) -> np.ndarray:
   return samples
 
 
-def _digits(sample_fn: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+def _digits(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   num_samples = config.eval.num_samples
-  samples = _finite(sample_fn(key, num_samples))  # [n, R, R, 1]
+  samples = _finite(sample("generate", key, num_samples))  # [n, R, R, 1]
   result = digits.digits_metrics(samples)
   result["protocol"] = {
     **digits.protocol(samples.shape[1], num_samples, digits.NUM_REAL),
@@ -73,9 +76,9 @@ def _digits(sample_fn: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   return result
 
 
-def _stacked_digits(sample_fn: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+def _stacked_digits(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   num_samples = config.eval.num_samples
-  samples = _finite(sample_fn(key, num_samples))  # [n, R, R, 3]
+  samples = _finite(sample("generate", key, num_samples))  # [n, R, R, 3]
   result = digits.stacked_digits_metrics(samples)
   result["protocol"] = {
     **digits.protocol(samples.shape[1], num_samples, digits.NUM_REAL),
@@ -88,22 +91,119 @@ def _stacked_digits(sample_fn: SampleFn, key: jax.Array, config) -> dict[str, An
   return result
 
 
-def _inception(sample_fn: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+def _heldout(config) -> dict[str, np.ndarray]:
+  from gan_jax.games.base import heldout
+
+  return heldout(config, config.eval.get("num_heldout", 0) or None)
+
+
+def _translation(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """``l1``, ``psnr`` and ``ssim`` of the translations of the held-out inputs."""
+  from gan_jax.metrics import image_quality
+
+  held = _heldout(config)
+  out = _finite(sample("translate", key, len(held["input"]), inputs=(held["input"],)))
+  target = held["target"]
+  return {
+    "l1": float(np.mean(image_quality.l1(out, target))),
+    "psnr": float(np.mean(image_quality.psnr(out, target))),
+    "ssim": float(np.mean(image_quality.ssim(out, target))),
+    "protocol": {
+      "name": "heldout_translation",
+      "n": len(target),
+      "split": "heldout",
+      "l1": "mean |output - target| in [-1, 1] units",
+      "psnr_ssim": "8-bit levels, all channels, no border crop (gan_jax.metrics.image_quality)",
+    },
+  }
+
+
+def _label_accuracy(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """How often the digits classifier reads the held-out digit's label in the translation."""
+  held = _heldout(config)
+  out = _finite(sample("translate", key, len(held["input"]), inputs=(held["input"],)))
+  clf = digits.load_classifier(out.shape[1])
+  predicted = np.argmax(clf(out)[0], axis=-1)
+  return {
+    "label_accuracy": float(np.mean(predicted == held["label"])),
+    "protocol": {**digits.protocol(out.shape[1], len(out), 0), "name": "label_accuracy"},
+  }
+
+
+def _cycle(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """Unpaired translation: does G(a) keep a's content, and does F(G(a)) come back to a?
+
+  ``cycle_l1``: the mean of ``|F(G(a)) - a|`` and ``|G(F(b)) - b|`` over the held-out
+  images of both domains. ``label_accuracy_ab`` / ``_ba`` (digits domains only): how often
+  the digits classifier reads a held-out digit's label in its translation, read in the
+  target domain's style (``gan_jax.data.unpaired.to_classifier_input``).
+  """
+  from gan_jax.data import unpaired
+
+  held = _heldout(config)
+  out, l1 = {}, []
+  for src, dst, there, back in (("a", "b", "translate_ab", "translate_ba"),
+                                ("b", "a", "translate_ba", "translate_ab")):  # fmt: skip
+    x = held[src]
+    y = _finite(sample(there, key, len(x), inputs=(x,)))
+    l1.append(np.mean(np.abs(_finite(sample(back, key, len(y), inputs=(y,))) - x)))
+    if config.data.name == "digits2styled":
+      clf = digits.load_classifier(x.shape[1])
+      read = np.argmax(clf(unpaired.to_classifier_input(y, dst))[0], axis=-1)
+      out[f"label_accuracy_{src}{dst}"] = float(np.mean(read == held[f"label_{src}"]))
+  out["cycle_l1"] = float(np.mean(l1))
+  out["protocol"] = {
+    "name": "heldout_cycle",
+    "n_a": len(held["a"]),
+    "n_b": len(held["b"]),
+    "cycle_l1": "mean over both domains of mean |F(G(x)) - x| in [-1, 1] units",
+    "label_accuracy": "digits classifier on the translation, read in the target style",
+  }
+  return out
+
+
+def _inception(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """Inception metrics of generated images, or for paired data of the translations of
+  the held-out inputs against the held-out targets (``eval.num_samples`` and
+  ``eval.num_real`` capped at the held-out split's size)."""
+  from gan_jax.data.paired import PAIRED
   from gan_jax.metrics import inception_eval
 
-  return inception_eval.evaluate(config, sample_fn, key)
+  if config.data.name not in PAIRED:
+    return inception_eval.evaluate(config, functools.partial(sample, "generate"), key)
+  held = _heldout(config)
+  n = len(held["input"])
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.eval.num_samples = min(config.eval.num_samples, n)
+    config.eval.num_real = min(config.eval.get("num_real", n), n)
+
+  def translations(key, m):
+    return sample("translate", key, m, inputs=(held["input"][:m],))
+
+  return inception_eval.evaluate(config, translations, key)
 
 
 EVALUATORS: dict[str, Evaluator] = {
-  "mode_coverage": Evaluator("generate", _mode_coverage),
-  "digits": Evaluator("generate", _digits),
-  "stacked_digits": Evaluator("generate", _stacked_digits),
-  "inception": Evaluator("generate", _inception),
+  "mode_coverage": Evaluator(("generate",), _mode_coverage),
+  "digits": Evaluator(("generate",), _digits),
+  "stacked_digits": Evaluator(("generate",), _stacked_digits),
+  "inception": Evaluator((), _inception),  # generate, or translate for paired data
+  "translation": Evaluator(("translate",), _translation),
+  "label_accuracy": Evaluator(("translate",), _label_accuracy),
+  "cycle": Evaluator(("translate_ab", "translate_ba"), _cycle),
 }
 DATASET_METRICS: dict[str, tuple[str, ...]] = {
   **{name: ("mode_coverage",) for name in mixtures.MIXTURES},
   "digits": ("digits",),
   "stacked_digits": ("stacked_digits",),
+  "edges2digits": ("translation", "label_accuracy"),
+  "gray2color": ("translation",),
+  "paired_folder": ("translation",),
+  "paired_folders": ("translation",),
+  "digits2styled": ("cycle",),
+  "unpaired_folders": ("cycle",),
+  "cycle_gan": ("cycle",),
 }
 
 
@@ -132,19 +232,18 @@ def evaluate(sample, key: jax.Array, config, predicts=None) -> dict[str, Any]:
 
   Returns:
     Metric values plus ``protocol``: the one evaluator's protocol dict, or one per metric
-    (keyed by the dataset's name for its own metric) when there are several. Empty when
-    no metric is defined for the run.
+    (keyed by metric name) when there are several. Empty when no metric is defined for
+    the run.
   """
   names = metric_names(config)
   result, protocols = {}, {}
   for name in names:
     ev = EVALUATORS[name]
-    if predicts is not None and ev.predict not in predicts:
-      raise ValueError(f"eval metric {name!r} needs predict {ev.predict!r}; game has {predicts}")
-    out = dict(ev.fn(lambda k, n, p=ev.predict: sample(p, k, n), key, config))
-    protocols[config.data.name if name in DATASET_METRICS.get(config.data.name, ()) else name] = (
-      out.pop("protocol", None)
-    )
+    missing = [p for p in ev.predicts if predicts is not None and p not in predicts]
+    if missing:
+      raise ValueError(f"eval metric {name!r} needs predict {missing}; the game has {predicts}")
+    out = dict(ev.fn(sample, key, config))
+    protocols[name] = out.pop("protocol", None)
     result.update(out)
   if len(protocols) == 1:
     result["protocol"] = next(iter(protocols.values()))

@@ -198,6 +198,21 @@ LOSSES: dict[str, GANLoss] = {
 }
 
 
+def translation_scales(name: str) -> tuple[float, float]:
+  """``(d_scale, g_scale)`` that turn ``LOSSES[name]`` into the translation references' terms.
+
+  The pix2pix / CycleGAN reference code halves D's loss (the sum of its real and fake
+  terms) and writes the least-squares terms as plain squared errors, without Mao et al.'s
+  1/2: so least squares keeps D's loss as it is here and doubles G's.
+
+  References:
+    Isola et al. 2017, Section 3.3 ("we divide the objective by 2 while optimizing D");
+    Zhu et al. 2017, Section 4 (least-squares loss).
+  """
+  get_loss(name)
+  return (1.0, 2.0) if name == "least_squares" else (0.5, 1.0)
+
+
 def get_loss(name: str) -> GANLoss:
   """Returns the loss pair registered under ``name``; raises with the valid names."""
   if name not in LOSSES:

@@ -3,6 +3,8 @@
     --mode=train   train, or continue the newest good checkpoint in DIR (default)
     --mode=sample  sample grid, latent interpolation and truncation from the EMA generator
     --mode=eval    evaluate the newest good checkpoint; appends to DIR/eval.jsonl
+    --mode=translate --input=IN --output=OUT   translate a folder of images (pix2pix;
+                   cyclegan with --direction=AtoB|BtoA); --predict names the function
     --checkpoint=best|STEP   sample or evaluate the best (train.best_metric) or a given step
 
 Override any config field with ``--config.a.b=value``; ``--config=...py:tiny`` shrinks it.
@@ -25,7 +27,13 @@ FLAGS = flags.FLAGS
 if "config" not in FLAGS:  # main and benchmark may both be imported (tests)
   config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
-flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "What to do.")
+flags.DEFINE_enum("mode", "train", ["train", "sample", "eval", "translate"], "What to do.")
+flags.DEFINE_string("input", None, "--mode=translate: a folder of images to translate.")
+flags.DEFINE_string("output", None, "--mode=translate: where the translated images go.")
+flags.DEFINE_string("predict", "", "--mode=translate: the game's predict function.")
+flags.DEFINE_enum(
+  "direction", None, ["AtoB", "BtoA"], "--mode=translate, two domains: translate_ab | _ba."
+)
 flags.DEFINE_string(
   "checkpoint", "newest", "For sample/eval: 'newest', 'best' (train.best_metric) or a step."
 )
@@ -66,8 +74,19 @@ def main(argv):
     train.train_and_evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == "sample":
     train.sample(config, FLAGS.workdir, which=FLAGS.checkpoint)
-  else:
+  elif FLAGS.mode == "eval":
     train.evaluate_checkpoint(config, FLAGS.workdir, which=FLAGS.checkpoint)
+  else:
+    if not (FLAGS.input and FLAGS.output):
+      raise app.UsageError("--mode=translate needs --input=DIR and --output=DIR")
+    from gan_jax import translate
+
+    predict = FLAGS.predict
+    if FLAGS.direction:
+      predict = {"AtoB": "translate_ab", "BtoA": "translate_ba"}[FLAGS.direction]
+    translate.translate_folder(
+      config, FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.checkpoint, predict
+    )
 
 
 if __name__ == "__main__":

@@ -64,10 +64,10 @@ def make_schedule(cfg, num_steps: int) -> Schedule:
   if kind == "constant":
     return lambda step: jnp.ones((), jnp.float32)
   if kind == "linear":
-    start = int(cfg.get("decay_start", 0))
-    end = int(cfg.get("decay_end", 0)) or num_steps
-    if end <= start:
+    start, end = int(cfg.get("decay_start", 0)), int(cfg.get("decay_end", 0))
+    if end and end <= start:
       raise ValueError(f"Linear decay must end after it starts: decay_start={start}, end={end}")
+    end = end or max(num_steps, start + 1)  # a run shorter than decay_start never decays
 
     def linear(step):
       frac = (step.astype(jnp.float32) - start) / (end - start)

@@ -125,20 +125,25 @@ def _select(ok: jax.Array, new, old):
 def _grads(phase, value_fn, trainable):
   """Each trained network's gradient of its own loss, from one forward pass.
 
-  Returns ``(grads, (value, aux))``. A scalar value is differentiated once; a dict (one
-  scalar per network, a simultaneous update) is pulled back once per network through
-  the same ``jax.vjp``.
+  Returns ``(grads, (value, aux))``. A scalar value is differentiated once. A dict is a
+  simultaneous update: each key (a network name, or names joined by ``+`` that descend
+  the same loss, e.g. ``"g_ab+g_ba"``) is pulled back once through the same ``jax.vjp``.
   """
   value, vjp, aux = jax.vjp(value_fn, trainable, has_aux=True)
   if not isinstance(value, dict):
     return vjp(jnp.ones_like(value))[0], (value, aux)
-  missing = [n for n in phase.trains if n not in value]
-  if missing:
-    raise ValueError(f"Phase {phase.name!r}: the loss gives no value for {missing}")
+  owners = {k: tuple(k.split("+")) for k in value}
+  covered = sorted(n for names in owners.values() for n in names)
+  if covered != sorted(phase.trains):
+    raise ValueError(
+      f"Phase {phase.name!r}: the loss's keys {list(value)} must name each trained network "
+      f"{list(phase.trains)} exactly once"
+    )
   grads = {}
-  for name in phase.trains:
-    ct = {k: jnp.asarray(k == name, v.dtype) for k, v in value.items()}
-    grads[name] = vjp(ct)[0][name]
+  for key, names in owners.items():
+    ct = {k: jnp.asarray(k == key, v.dtype) for k, v in value.items()}
+    pulled = vjp(ct)[0]
+    grads.update({n: pulled[n] for n in names})
   return grads, (value, aux)
 
 
@@ -168,7 +173,7 @@ def make_train_step(
   def pmean(tree):
     return jax.lax.pmean(tree, cfg.axis_name) if cfg.axis_name else tree
 
-  def update(phase, state: GANState, batch, key):
+  def update(phase, state: GANState, batch, key, step_key):
     """One update of the phase's networks; returns (state, metrics, ok)."""
     trainable = {n: state.params[n] for n in phase.trains}
 
@@ -183,6 +188,7 @@ def make_train_step(
         key,
         state.step,
         cfg.axis_name,
+        step_key,
       )
       value, metrics = phase.loss(ctx)
       return value, (metrics, ctx.updated_collections, ctx.updated_extra)
@@ -213,11 +219,11 @@ def make_train_step(
   def run_phase(idx, phase, state: GANState, batch, key):
     """The phase's ``repeat`` updates; metrics averaged over them, failures counted."""
     n_slices = game.batches_per_step
-    key = jax.random.fold_in(key, idx)
+    phase_key = jax.random.fold_in(key, idx)
 
     def body(st, i):
       sl = jax.tree.map(lambda x: x[i % n_slices], batch)
-      st, m, ok = update(phase, st, sl, jax.random.fold_in(key, i))
+      st, m, ok = update(phase, st, sl, jax.random.fold_in(phase_key, i), key)
       return st, (m, ok)
 
     if phase.repeat == 1 or unroll:

@@ -249,17 +249,24 @@ def test_unknown_dataset_raises():
   assert sorted(DATASETS) == [
     "celeb_a",
     "cifar10",
+    "cycle_gan",
     "digits",
+    "digits2styled",
+    "edges2digits",
     "fashion_mnist",
     "folder",
+    "gray2color",
     "grid",
     "lfw",
     "mnist",
+    "paired_folder",
+    "paired_folders",
     "ring",
     "stacked_digits",
     "svhn_cropped",
     "synthetic",
     "tfds",
+    "unpaired_folders",
   ]
 
 

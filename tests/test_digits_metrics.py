@@ -157,7 +157,7 @@ def test_evaluate_dispatch():
   assert out["protocol"]["n_fake"] == 300
   with pytest.raises(ValueError, match="Unknown eval.metrics"):
     evaluation.evaluate(real, None, _eval_config("digits", 10, ("fidd",)))
-  with pytest.raises(ValueError, match="needs predict 'generate'"):
+  with pytest.raises(ValueError, match=r"needs predict \['generate'\]"):
     evaluation.evaluate(real, None, _eval_config("digits", 10), predicts=("translate",))
   nan = lambda name, key, n: np.full((n, R, R, 1), np.nan)  # noqa: E731
   with pytest.raises(ValueError, match="NaN"):

@@ -21,7 +21,14 @@ from gan_jax import build, checkpoint, optim, train
 from gan_jax.games.base import PhaseContext
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-toy_game.register()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy_registered():
+  """The toy game, model and dataset exist for this file's tests only."""
+  toy_game.register()
+  yield
+  toy_game.unregister()
 
 
 def _toy(**changes):

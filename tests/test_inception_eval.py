@@ -80,3 +80,31 @@ def test_a_different_protocol_is_a_different_reference(tmp_path, monkeypatch, ex
   assert inception_eval.reference_key(c.data, 2 * N, "pytorch_fid_bilinear", "0") != k1
   other = inception.InceptionExtractor.from_variables(inception.random_variables(1))
   assert inception_eval.weights_fingerprint(other) != inception_eval.weights_fingerprint(extractor)
+
+
+def test_translations_are_scored_against_the_held_out_targets(tmp_path, monkeypatch, extractor):
+  """Paired data: FID of translated held-out inputs against the held-out targets."""
+  from experiments import pix2pix_edges2digits
+  from gan_jax import evaluation
+
+  monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path))
+  monkeypatch.setattr(
+    inception.InceptionExtractor, "load", classmethod(lambda cls, *a, **k: extractor)
+  )
+  c = pix2pix_edges2digits.get_config("tiny")
+  c.eval.update(metrics=("inception",), num_samples=N, num_real=N, batch_size=8)
+  targets = inception_eval.real_images(c.data, N + 4)
+  seen = []
+
+  def sample(name, key, n, inputs=None):  # a perfect translator: returns the targets
+    seen.append((name, n, inputs[0].shape))
+    return targets[:n]
+
+  out = evaluation.evaluate(sample, None, c, predicts=("translate", "translate_eval"))
+  assert seen == [("translate", N, (N, 32, 32, 1))]
+  assert abs(out["fid"]) < 1e-3
+  p = out["protocol"]
+  assert p["n_fake"] == p["n_real"] == N and p["reference"]["split"] == "heldout_targets"
+  c.eval.update(num_samples=10_000, num_real=10_000, num_heldout=N + 4)  # capped
+  p = evaluation.evaluate(sample, None, c)["protocol"]
+  assert p["n_fake"] == p["n_real"] == N + 4

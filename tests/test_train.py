@@ -157,7 +157,11 @@ def test_logged_nonfinite_total_counts_up_to_the_logged_step(tmp_path, monkeypat
 @pytest.mark.parametrize(
   "field,value,match",
   [
-    ("model.name", "resnet9", r"Unknown model 'resnet9'; valid models: \['dcgan', 'mlp'\]"),
+    (
+      "model.name",
+      "resnet9",
+      r"Unknown model 'resnet9'; valid models: \['cyclegan', 'dcgan', 'mlp', 'pix2pix'\]",
+    ),
     ("loss.name", "wgan", r"Unknown loss 'wgan'; valid losses: \["),
     ("loss.penalty", "gp", r"Unknown loss.penalty 'gp'"),
     ("data.name", "cifar", r"Unknown dataset 'cifar'; valid datasets: \["),

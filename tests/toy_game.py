@@ -38,8 +38,8 @@ class Tiny(nn.Module):
     return nn.Dense(self.out)(h)
 
 
-def build_networks(cfg, shape, num_classes, axis_name):
-  del cfg, num_classes, axis_name
+def build_networks(cfg, shape, num_classes, axis_name, input_shape=None):
+  del cfg, num_classes, axis_name, input_shape
   x = jnp.zeros((2, *shape), jnp.float32)
   nets = {"a": Network(Tiny(), (x,), role="g"), "b": Network(Tiny(1), (x,), role="d")}
   path = os.environ.get(FROZEN_FILE)
@@ -116,6 +116,12 @@ def register():
   games.GAMES["toy"] = games.GameSpec(make_game, lambda c: None, lambda c: None)
   models.MODELS["toy"] = models.ModelFamily(build_networks, lambda c: None)
   data.DATASETS["slow_ring"] = lambda *a: SlowSource(embedded.EMBEDDED["ring"](*a))
+
+
+def unregister():
+  games.GAMES.pop("toy", None)
+  models.MODELS.pop("toy", None)
+  data.DATASETS.pop("slow_ring", None)
 
 
 def config(**changes):

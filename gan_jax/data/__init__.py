@@ -9,15 +9,22 @@ uninterrupted run would have seen.
 Sources: the embedded datasets (``embedded.py``, no download), TFDS datasets read from a
 prepared data_dir (``tfds_source.py``: mnist, fashion_mnist, cifar10, svhn_cropped,
 celeb_a, and ``tfds`` for any other by ``data.tfds_name``), and ``folder`` for a
-directory of the user's own images (``folder.py``). TensorFlow is imported only when a
-TFDS source is built (the modules themselves import it lazily).
+directory of the user's own images (``folder.py``).
+
+Paired sources for image-to-image translation (``paired.py``: ``edges2digits``,
+``gray2color``, ``paired_folder``, ``paired_folders``) have ``spec.kind == "paired"`` and
+return ``{"input", "target", "label"}`` batches of the same layout, plus a fixed held-out
+set from ``heldout(n)``.
+
+TensorFlow is imported only when a TFDS source is built (the modules themselves import
+it lazily).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from gan_jax.data import folder, tfds_source
+from gan_jax.data import folder, paired, tfds_source, unpaired
 from gan_jax.data.embedded import EMBEDDED, DataSpec, Source
 
 __all__ = ["DataSpec", "Source", "build_source", "DATASETS"]
@@ -34,6 +41,8 @@ DATASETS: dict[str, Callable[..., Source]] = {
   **EMBEDDED,
   **{name: _tfds(name) for name in (*tfds_source.TFDS_DATASETS, "tfds")},
   "folder": folder.FolderSource,
+  **paired.PAIRED,
+  **unpaired.UNPAIRED,
 }
 
 

@@ -26,9 +26,10 @@ from gan_jax.metrics import mixtures
 class DataSpec:
   """What the models need to know about a dataset."""
 
-  sample_shape: tuple[int, ...]  # (H, W, C) for images, (2,) for points.
+  sample_shape: tuple[int, ...]  # (H, W, C) for images, (2,) for points; the target if paired.
   num_classes: int  # 0 when there are no labels.
-  kind: str  # "image" or "points".
+  kind: str  # "image", "points" or "paired" (batches {"input", "target", "label"}).
+  input_shape: tuple[int, ...] | None = None  # (H, W, C_in) of a paired input; None otherwise.
 
 
 class Source:

@@ -40,7 +40,7 @@ def _is_image(name: str) -> bool:
   return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _walk_images(root: str) -> list[str]:
+def walk_images(root: str) -> list[str]:
   """All image files under ``root`` (recursively), as sorted paths relative to ``root``."""
   found = []
   for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
@@ -69,7 +69,7 @@ def list_images(folder: str) -> tuple[list[str], np.ndarray, list[str]]:
   classes = []
   for e in entries:
     if e.is_dir() and not e.name.startswith("."):
-      files = _walk_images(e.path)
+      files = walk_images(e.path)
       if files:
         classes.append((e.name, files))
   if classes and top_files:

@@ -17,7 +17,8 @@ A ``Game`` says what one training iteration does, as data the generic step
 
 A loss is a function ``loss(ctx) -> (value, metrics)``: ``value`` is one scalar, or a dict
 with one scalar per trained network for a simultaneous update (each network descends its
-own scalar, all from one forward pass); ``ctx`` (a ``PhaseContext``) applies networks,
+own scalar, all from one forward pass; a key ``"g_ab+g_ba"`` gives both networks the
+gradient of one scalar); ``ctx`` (a ``PhaseContext``) applies networks,
 draws keys and reads and writes the game's extra state.
 """
 
@@ -119,6 +120,23 @@ class Game:
       raise ValueError(f"EMA of {bad}: not trained networks ({sorted(trained)})")
 
 
+def heldout(config, n: int | None = None) -> dict[str, Any]:
+  """The first ``n`` (all: None) items of the dataset's fixed held-out split.
+
+  Paired and unpaired sources keep a held-out split that training never reads; it is the
+  same for every seed and process.
+  """
+  from gan_jax import data  # games are imported by data's users; data does not import games
+
+  source = data.build_source(config.data, 0)
+  try:
+    if not hasattr(source, "heldout"):
+      raise ValueError(f"Dataset {config.data.name!r} has no held-out split.")
+    return source.heldout(n)
+  finally:
+    source.close()
+
+
 def default_preview(sample, key, config):
   """The preview of a game that generates: a grid of ``train.num_samples`` images
   (a scatter plot of ``eval.num_samples`` points for 2-D data).
@@ -159,6 +177,7 @@ class PhaseContext:
     key: Array,
     step: Array,
     axis_name: str | None,
+    step_key: Array | None = None,
   ):
     self.networks = networks
     self.params = params
@@ -166,6 +185,7 @@ class PhaseContext:
     self.extra = dict(extra)
     self.batch = batch
     self.key = key
+    self.step_key = key if step_key is None else step_key  # the same in every phase
     self.step = step
     self.axis_name = axis_name
     self.collections = dict(collections)
@@ -181,11 +201,13 @@ class PhaseContext:
     update: bool = True,
     params: Any = None,
     method: str | None = None,
+    key: Array | None = None,
   ):
     """Applies network ``name`` (its current parameters unless ``params`` is given).
 
     Frozen networks always run in inference mode. In training mode every call gets its
-    own ``dropout`` key.
+    own ``dropout`` key, unless ``key`` is given (e.g. from ``step_key``, so that two
+    phases see the same dropout masks).
     """
     net = self.networks[name]
     if not net.trained:
@@ -193,7 +215,9 @@ class PhaseContext:
     p = self.params[name] if params is None else params
     cols = self.collections.get(name, {})
     self._calls += 1
-    rngs = {"dropout": jax.random.fold_in(self.key, 0x5EED + self._calls)} if train else None
+    if key is None:
+      key = jax.random.fold_in(self.key, 0x5EED + self._calls)
+    rngs = {"dropout": key} if train else None
     kw = {"train": train, "rngs": rngs, "method": method}
     if train and cols:
       out, new = net.module.apply({"params": p, **cols}, *inputs, mutable=list(cols), **kw)

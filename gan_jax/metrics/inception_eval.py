@@ -36,8 +36,22 @@ def weights_fingerprint(extractor: inception.InceptionExtractor) -> str:
 
 
 def real_images(data_cfg, n: int) -> np.ndarray:
-  """The first ``n`` images of the dataset in a fixed order (seed 0), ``[n, H, W, C]``."""
+  """The first ``n`` images of the dataset in a fixed order (seed 0), ``[n, H, W, C]``.
+
+  For paired data (image-to-image translation) the real images are the held-out targets.
+  """
   from gan_jax import data  # a light import cycle: data -> metrics.mixtures
+  from gan_jax.data.paired import PAIRED
+
+  if data_cfg.name in PAIRED:
+    source = data.build_source(data_cfg, seed=0)
+    try:
+      targets = source.heldout(n)["target"]
+    finally:
+      source.close()
+    if len(targets) < n:
+      raise ValueError(f"eval.num_real={n}: the held-out split has {len(targets)} pairs.")
+    return targets
 
   data_cfg = data_cfg.copy_and_resolve_references()
   with data_cfg.unlocked():
@@ -58,15 +72,20 @@ def real_images(data_cfg, n: int) -> np.ndarray:
 def reference_key(data_cfg, n_real: int, resize: str, fingerprint: str) -> dict[str, Any]:
   """Everything the reference features depend on."""
   from gan_jax.data.embedded import EMBEDDED
+  from gan_jax.data.paired import PAIRED
 
   fields = ["name", "resolution"]
-  if data_cfg.name not in EMBEDDED:  # which files, which split, which crop
+  if data_cfg.name in PAIRED:  # the held-out targets
+    fields += ["folder", "eval_split", "direction", "channels", "eval_folder_a", "eval_folder_b"]
+  elif data_cfg.name not in EMBEDDED:  # which files, which split, which crop
     fields += ["split", "tfds_name", "folder", "crop", "data_dir", "image_key", "label_key"]
     if data_cfg.name != "folder":  # which examples a shuffled stream yields first
       fields += ["shuffle_buffer", "batch_size"]
   if data_cfg.name in ("folder", "synthetic"):
     fields.append("channels")
   ref = {f: data_cfg.get(f) for f in fields if data_cfg.get(f) not in (None, "")}
+  if data_cfg.name in PAIRED:
+    ref["split"] = "heldout_targets"
   return {"data": ref, "n_real": n_real, "resize": resize, "weights": fingerprint}
 
 

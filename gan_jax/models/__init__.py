@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.games.base import Network
+from gan_jax.models import translation
 from gan_jax.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -34,8 +35,8 @@ def _players(cfg, g: nn.Module, d: nn.Module, shape, num_classes) -> dict[str, N
   return {"g": Network(g, g_in, role="g"), "d": Network(d, d_in, role="d")}
 
 
-def _mlp(cfg: ml_collections.ConfigDict, shape: Sequence[int], num_classes: int, axis_name):
-  del axis_name
+def _mlp(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  del axis_name, input_shape
   dtype = compute_dtype(cfg.dtype)
   hidden = tuple(cfg.get("hidden", (256, 256)))
   act = "linear" if len(shape) == 1 else "tanh"
@@ -49,7 +50,8 @@ def _mlp_tiny(c: ml_collections.ConfigDict) -> None:
   c.model.z_dim = 8
 
 
-def _dcgan(cfg: ml_collections.ConfigDict, shape: Sequence[int], num_classes: int, axis_name):
+def _dcgan(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  del input_shape
   if len(shape) != 3 or shape[0] != shape[1] or shape[0] not in RESOLUTIONS:
     raise ValueError(
       f"model 'dcgan' needs square images with a side in {list(RESOLUTIONS)}; "
@@ -79,10 +81,71 @@ def _dcgan_tiny(c: ml_collections.ConfigDict) -> None:
   c.model.z_dim = 8
 
 
+def _pix2pix(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  """The U-Net generator ``g`` and PatchGAN ``d`` of pix2pix (Isola et al. 2017)."""
+  del num_classes
+  if input_shape is None or len(shape) != 3:
+    raise ValueError("model 'pix2pix' needs paired image data (an input and a target image).")
+  dtype = compute_dtype(cfg.dtype)
+  width = cfg.get("width", 64)
+  num_downs = cfg.get("num_downs", 0) or translation.unet_num_downs(min(shape[:2]))
+  norm = cfg.get("norm", "batch")
+  g = translation.UnetGenerator(
+    shape[-1], num_downs, cfg.get("g_width", width), norm, cfg.get("dropout", True), axis_name,
+    dtype,
+  )  # fmt: skip
+  d_width, arch = cfg.get("d_width", width), cfg.get("d_arch", "patch")
+  if arch == "patch":
+    d = translation.NLayerDiscriminator(d_width, cfg.get("n_layers", 3), norm, axis_name, dtype)
+  elif arch == "pixel":
+    d = translation.PixelDiscriminator(d_width, norm, axis_name, dtype)
+  else:
+    raise ValueError(f"Unknown model.d_arch {arch!r}; valid: ['patch', 'pixel']")
+  x = jnp.zeros((2, *input_shape), jnp.float32)
+  pair = jnp.zeros((2, *shape[:2], input_shape[-1] + shape[-1]), jnp.float32)
+  return {"g": Network(g, (x,), role="g"), "d": Network(d, (pair,), role="d")}
+
+
+def _pix2pix_tiny(c: ml_collections.ConfigDict) -> None:
+  c.data.resolution = 32
+  c.model.width = 8
+  c.model.num_downs = 0
+
+
+def _cyclegan(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  """ResNet generators ``g_ab``, ``g_ba`` and PatchGANs ``d_a``, ``d_b`` (Zhu et al. 2017)."""
+  del num_classes, input_shape
+  if len(shape) != 3:
+    raise ValueError("model 'cyclegan' needs image data of two domains.")
+  dtype = compute_dtype(cfg.dtype)
+  width, norm = cfg.get("width", 64), cfg.get("norm", "instance")
+  nets = {}
+  for name in ("g_ab", "g_ba"):
+    g = translation.ResnetGenerator(
+      shape[-1], cfg.get("g_width", width), cfg.get("n_blocks", 9), norm, False, "reflect",
+      axis_name, dtype,
+    )  # fmt: skip
+    nets[name] = Network(g, (jnp.zeros((2, *shape), jnp.float32),), role="g")
+  for name in ("d_a", "d_b"):
+    d = translation.NLayerDiscriminator(
+      cfg.get("d_width", width), cfg.get("n_layers", 3), norm, axis_name, dtype
+    )
+    nets[name] = Network(d, (jnp.zeros((2, *shape), jnp.float32),), role="d")
+  return nets
+
+
+def _cyclegan_tiny(c: ml_collections.ConfigDict) -> None:
+  c.data.resolution = 16
+  c.model.width = 4
+  c.model.n_blocks = 1
+  c.model.n_layers = 1
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelFamily:
-  """A model family: ``build(model_cfg, sample_shape, num_classes, axis_name) ->
-  {name: Network}`` and ``tiny(config)``, its sizes for a run of seconds."""
+  """A model family: ``build(model_cfg, sample_shape, num_classes, axis_name,
+  input_shape) -> {name: Network}`` and ``tiny(config)``, its sizes for a run of seconds.
+  ``input_shape`` is the shape of a conditioning input (paired data), else None."""
 
   build: Callable[..., dict[str, Network]]
   tiny: Callable[[ml_collections.ConfigDict], None]
@@ -91,6 +154,8 @@ class ModelFamily:
 MODELS: dict[str, ModelFamily] = {
   "mlp": ModelFamily(_mlp, _mlp_tiny),
   "dcgan": ModelFamily(_dcgan, _dcgan_tiny),
+  "pix2pix": ModelFamily(_pix2pix, _pix2pix_tiny),
+  "cyclegan": ModelFamily(_cyclegan, _cyclegan_tiny),
 }
 
 
@@ -105,6 +170,7 @@ def build_networks(
   sample_shape: Sequence[int],
   num_classes: int = 0,
   axis_name: str | None = None,
+  input_shape: Sequence[int] | None = None,
 ) -> dict[str, Network]:
   """Builds the named networks of ``model_cfg.name``.
 
@@ -113,9 +179,11 @@ def build_networks(
     sample_shape: shape of one data sample, ``(2,)`` or ``(H, W, C)``.
     num_classes: 0 for unconditional models, else the number of classes.
     axis_name: pmap axis name for cross-device BatchNorm statistics, or None.
+    input_shape: shape of one conditioning input (paired data), else None.
 
   Returns:
     ``{name: Network}``; the GAN families give ``g`` and ``d``.
   """
   family = get_family(model_cfg.name)
-  return family.build(model_cfg, tuple(sample_shape), num_classes, axis_name)
+  shape_in = tuple(input_shape) if input_shape is not None else None
+  return family.build(model_cfg, tuple(sample_shape), num_classes, axis_name, shape_in)
