@@ -62,7 +62,7 @@ class StepConfig:
   lr_factor: Mapping[str, Callable[[jax.Array], jax.Array]]  # network -> schedule
   axis_name: str | None = None
   # Repeats and lazy phases: None picks what is fast on the backend. On CPU, convolutions
-  # inside an XLA while loop run ~8x slower than outside one, so repeats are unrolled in
+  # inside an XLA while loop run ~8x slower than outside one, so repeats are written out in
   # Python there; see README's design notes for the lazy phases' measurement.
   unroll_repeats: bool | None = None
   # Lazy phases (every > 1): "cond" decides inside the program (lax.cond on the step);
@@ -333,11 +333,11 @@ def make_step(
 
     return multi_step
 
-  def unrolled(state, batches):
+  def step_by_step(state, batches):
     outs = []
     for i, fn in enumerate(steps):
       state, m = fn(state, jax.tree.map(lambda x, i=i: x[i], batches))
       outs.append(m)
     return state, reduce(jax.tree.map(lambda *x: jnp.stack(x), *outs))
 
-  return unrolled
+  return step_by_step

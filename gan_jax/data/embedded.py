@@ -44,6 +44,26 @@ class Source:
     """Releases threads and open streams; ``batch`` may reopen them."""
 
 
+class ShardedSource(Source):
+  """A source whose global batch of a step is split over processes: each process reads
+  its share ``[offset, offset + local_batch)`` of the global batch."""
+
+  def __init__(self, data_cfg, seed: int, process_index: int, process_count: int):
+    self.global_batch = data_cfg.batch_size
+    self.local_batch = data_cfg.batch_size // process_count
+    self.offset = process_index * self.local_batch
+    self.seed = seed
+
+  def _share(self, a: np.ndarray) -> np.ndarray:
+    """This process's share ``[:, offset : offset + B_local]`` of ``[n_critic, B, ...]``."""
+    return a[:, self.offset : self.offset + self.local_batch]
+
+  def _positions(self, step: int, n_critic: int) -> np.ndarray:
+    """This process's positions in the stream of examples: ``[n_critic, B_local]``."""
+    start = step * n_critic * self.global_batch
+    return self._share(start + np.arange(n_critic * self.global_batch).reshape(n_critic, -1))
+
+
 def _resize(images: np.ndarray, resolution: int) -> np.ndarray:
   """Bilinearly resizes ``[N, h, w, C]`` images to ``[N, resolution, resolution, C]``."""
   import jax

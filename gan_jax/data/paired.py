@@ -49,7 +49,7 @@ import numpy as np
 from absl import logging
 
 from gan_jax.data import folder as folder_lib
-from gan_jax.data.embedded import DataSpec, Source
+from gan_jax.data.embedded import DataSpec, ShardedSource
 
 DIRECTIONS = ("AtoB", "BtoA")
 LUMA = np.asarray([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma weights
@@ -68,23 +68,8 @@ GRAY2COLOR_HELDOUT = ("coffee", "chelsea")
 SPLIT_FOLDERS = ("train", "val", "test")
 
 
-class PairedSource(Source):
+class PairedSource(ShardedSource):
   """Base class: process shards of (seed, step) batches and a fixed held-out set."""
-
-  def __init__(self, data_cfg, seed: int, process_index: int, process_count: int):
-    self.global_batch = data_cfg.batch_size
-    self.local_batch = data_cfg.batch_size // process_count
-    self.offset = process_index * self.local_batch
-    self.seed = seed
-
-  def _share(self, a: np.ndarray) -> np.ndarray:
-    """This process's share ``[:, offset : offset + B_local]`` of ``[n_critic, B, ...]``."""
-    return a[:, self.offset : self.offset + self.local_batch]
-
-  def _positions(self, step: int, n_critic: int) -> np.ndarray:
-    """This process's positions in the stream of examples: ``[n_critic, B_local]``."""
-    start = step * n_critic * self.global_batch
-    return self._share(start + np.arange(n_critic * self.global_batch).reshape(n_critic, -1))
 
   @functools.lru_cache(maxsize=4)  # noqa: B019 (a handful of epochs, freed with the source)
   def _perm(self, epoch: int) -> np.ndarray:

@@ -67,7 +67,7 @@ import numpy as np
 from absl import logging
 
 from gan_jax.data import folder as folder_lib
-from gan_jax.data.embedded import DataSpec, Source
+from gan_jax.data.embedded import DataSpec, ShardedSource
 
 DOMAINS = ("a", "b")
 DOMAIN_KEYS = {"a": 1, "b": 2}  # the domains' seed keys: independent orders and jitter
@@ -78,23 +78,8 @@ REFERENCE_LOAD_SIZE, REFERENCE_CROP = 286, 256  # the paper's resize and crop
 DEFAULT_TFDS_NAME = "cycle_gan/horse2zebra"
 
 
-class UnpairedSource(Source):
+class UnpairedSource(ShardedSource):
   """Base class: per-domain orders, process shards and a fixed held-out set per domain."""
-
-  def __init__(self, data_cfg, seed: int, process_index: int, process_count: int):
-    self.global_batch = data_cfg.batch_size
-    self.local_batch = data_cfg.batch_size // process_count
-    self.offset = process_index * self.local_batch
-    self.seed = seed
-
-  def _share(self, a: np.ndarray) -> np.ndarray:
-    """This process's share ``[:, offset : offset + B_local]`` of ``[n_critic, B, ...]``."""
-    return a[:, self.offset : self.offset + self.local_batch]
-
-  def _positions(self, step: int, n_critic: int) -> np.ndarray:
-    """This process's positions in each domain's stream of examples: ``[n_critic, B_local]``."""
-    start = step * n_critic * self.global_batch
-    return self._share(start + np.arange(n_critic * self.global_batch).reshape(n_critic, -1))
 
   def _num_train(self, domain: str) -> int:
     raise NotImplementedError
@@ -612,7 +597,7 @@ class CycleGanTfds(_ImageDomains):
     return self._eval_lists[domain]
 
 
-UNPAIRED: dict[str, Callable[..., Source]] = {
+UNPAIRED: dict[str, Callable[..., UnpairedSource]] = {
   "digits2styled": DigitsToStyled,
   "unpaired_folders": UnpairedFolders,
   "cycle_gan": CycleGanTfds,
