@@ -97,6 +97,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   # One entry per network or role (a network without its own entry uses its role's: g, d).
   # schedule: constant | linear (to 0 from decay_start to decay_end, 0: train.num_steps)
   # | multistep (times gamma at each of milestones); in global steps.
+  # Differentiable augmentation of everything D sees (classic game): none | diffaugment.
+  c.augment = ml_collections.ConfigDict()
+  c.augment.name = "none"
+  c.augment.policy = "color,translation,cutout"  # DiffAugment's groups, applied in order
+
   c.optim = ml_collections.ConfigDict()
   c.optim.g = optimizer()
   c.optim.d = optimizer()

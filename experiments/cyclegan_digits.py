@@ -34,6 +34,7 @@ def get_config(arg=None):
   c.train.num_steps = 2000
   for p in (c.optim.g, c.optim.d):
     p.schedule, p.decay_start = "linear", c.train.num_steps // 2
+    p.decay_end = c.train.num_steps  # fixed: a longer resumed run keeps the slope
   c.train.sample_every = 500
   c.train.checkpoint_every = 1000
   c.train.eval_every = 1000

@@ -43,6 +43,7 @@ def get_config(arg=None):
   c.train.num_steps = 200 * EPOCH
   for p in (c.optim.g, c.optim.d):
     p.schedule, p.decay_start = "linear", 100 * EPOCH
+    p.decay_end = c.train.num_steps  # fixed: a longer resumed run keeps the slope
   c.train.sample_every = 5000
   c.train.checkpoint_every = 20_000
   c.train.eval_every = 20_000

@@ -43,6 +43,7 @@ def get_config(arg=None):
   c.train.num_steps = 200 * TRAIN_PAIRS
   for p in (c.optim.g, c.optim.d):
     p.schedule, p.decay_start = "linear", 100 * TRAIN_PAIRS
+    p.decay_end = c.train.num_steps  # fixed: a longer resumed run keeps the slope
   c.train.sample_every = 2000
   c.train.checkpoint_every = 10_000
   c.train.eval_every = 10_000

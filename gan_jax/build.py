@@ -70,6 +70,7 @@ class Run:
   game: Game
   state: step.GANState
   step_cfg: step.StepConfig
+  _predict_fns: dict[str, Any] = dataclasses.field(default_factory=dict)
 
   @property
   def spec(self) -> data.DataSpec:
@@ -107,9 +108,9 @@ class Run:
 
     Inputs are drawn by the game (``draw_inputs``) unless given; outputs are computed
     in chunks, replicated, so every process of a multi-host run takes part and holds
-    the whole result.
+    the whole result. The compiled predict functions are kept for the Run's life.
     """
-    fns: dict[str, Any] = {}
+    fns = self._predict_fns
     rep = self.layout.rep
 
     def sample(name: str, key, n: int, inputs=None) -> np.ndarray:

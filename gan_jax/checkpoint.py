@@ -355,6 +355,7 @@ LOCKED_FIELDS = (
   "game",
   "loss",
   "optim",
+  "augment",
 )
 # Fields that moved: a saved config's old name is compared under the new one.
 RENAMED_FIELDS = {"optim.n_critic": "game.n_critic"}
@@ -509,7 +510,7 @@ class Checkpoints:
 
 
 def init_from(workdir: str, target: dict[str, Any], names: tuple[str, ...] = ()):
-  """Networks of another run's newest good checkpoint, for a fresh run to start from.
+  """Networks of another run's newest checkpoint, for a fresh run to start from.
 
   Args:
     workdir: the other run's directory.

@@ -91,10 +91,37 @@ def _stacked_digits(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   return result
 
 
+_HELDOUT_CACHE: dict[str, dict[str, np.ndarray]] = {}
+
+
 def _heldout(config) -> dict[str, np.ndarray]:
+  """The held-out split the translation metrics use, read once per process."""
   from gan_jax.games.base import heldout
 
-  return heldout(config, config.eval.get("num_heldout", 0) or None)
+  n = config.eval.get("num_heldout", 0) or None
+  key = f"{config.data.to_json_best_effort(sort_keys=True)}|{n}"
+  if key not in _HELDOUT_CACHE:
+    _HELDOUT_CACHE.clear()  # one dataset at a time
+    _HELDOUT_CACHE[key] = heldout(config, n)
+  return _HELDOUT_CACHE[key]
+
+
+HELDOUT_METRICS = ("translation", "label_accuracy", "cycle")
+
+
+def check(config, predicts: tuple[str, ...], read_heldout: bool = False) -> None:
+  """Fails before training when a metric needs a predict function the game lacks, or
+  (``read_heldout``) a held-out split the dataset does not have."""
+  names = metric_names(config)
+  for name in names:
+    missing = [p for p in EVALUATORS[name].predicts if p not in predicts]
+    if missing:
+      raise ValueError(
+        f"eval metric {name!r} needs the predict functions {missing}; this game has "
+        f"{list(predicts)}. Set eval.metrics to ones it supports."
+      )
+  if read_heldout and any(n in HELDOUT_METRICS for n in names):
+    _heldout(config)
 
 
 def _translation(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:

@@ -67,7 +67,7 @@ class StepConfig:
   unroll_repeats: bool | None = None
   # Lazy phases (every > 1): "cond" decides inside the program (lax.cond on the step);
   # "static" compiles one program per set of active phases and the host picks by step.
-  # On XLA CPU a phase of convolutions under lax.cond runs ~18x slower than outside one
+  # On XLA CPU a phase of convolutions under lax.cond runs 14-16x slower than outside one
   # (README, design notes), so None picks "static" on CPU and "cond" elsewhere.
   lazy: str | None = None
 
@@ -207,7 +207,11 @@ def make_train_step(
         params[n] = phase.post_update(n, params[n])
       suffix = "" if len(phase.trains) == 1 else f"_{n}"
       metrics[f"{phase.name}_grad_norm{suffix}"] = optax.tree.norm(grads[n])
-    ok = _all_finite(value, metrics, {n: params[n] for n in phase.trains}, new_extra)
+    ok = _all_finite(
+      value, metrics, {n: (params[n], opt_state[n]) for n in phase.trains}, new_cols, new_extra
+    )
+    if cfg.axis_name:  # one decision for every replica (values that are not averaged)
+      ok = jax.lax.pmin(ok.astype(jnp.int32), cfg.axis_name) > 0
     new = state.replace(
       params=params,
       opt_state=opt_state,

@@ -209,6 +209,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
   run = build.build(config)
   tc = config.train
   k = tc.steps_per_call
+  try:
+    evaluation.check(config, tuple(run.game.predict), read_heldout=tc.eval_every > 0)
+  except BaseException:
+    run.source.close()
+    raise
 
   # ---- Checkpoints and restore -----------------------------------------------------------
   ckpt = None

@@ -242,3 +242,36 @@ def test_bfloat16_computes_in_bf16_and_keeps_float32_state():
   assert floats and all(x.dtype == jnp.float32 for x in floats)
   assert all(np.isfinite(float(v)) for v in metrics.values())
   assert int(state.nonfinite_count) == 0
+
+
+def test_diffaugment_is_what_the_discriminator_sees():
+  """augment.name='diffaugment': D's real logits are those of the augmented batch."""
+  from gan_jax import augment
+  from gan_jax.games import gan
+  from gan_jax.games.base import PhaseContext
+
+  cfg = base.tiny(base.get_base_config())
+  cfg.model.d_norm = "none"
+  cfg.augment.name, cfg.augment.policy = "diffaugment", "color,translation"
+  state, game, nets, _ = _parts(cfg, (8, 8, 1))
+  real = _batch(1, 8, (8, 8, 1))["image"][0]
+  ctx = PhaseContext(
+    nets, state.params, state.collections, {}, {}, {"image": real}, jax.random.key(3), 0, None
+  )
+  _, metrics = game.phases[0].loss(ctx)
+  seen = augment.diff_augment(real, ctx.fold("augr"), "color,translation")
+  d = nets["d"].module
+  expected = jnp.mean(d.apply({"params": state.params["d"]}, seen, None, train=True))
+  np.testing.assert_allclose(float(metrics["d_real"]), float(expected), rtol=1e-5)
+  plain = jnp.mean(d.apply({"params": state.params["d"]}, real, None, train=True))
+  assert abs(float(metrics["d_real"]) - float(plain)) > 1e-6
+  state, metrics = jax.jit(step.make_train_step(game, nets, _parts(cfg, (8, 8, 1))[3]))(
+    state, _batch(1, 8, (8, 8, 1))
+  )
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  cfg.augment.policy = "color,flip"
+  with pytest.raises(ValueError, match="flip"):
+    gan.check_config(cfg)
+  cfg.augment.name = "ada"
+  with pytest.raises(ValueError, match=r"valid: \['none', 'diffaugment'\]"):
+    gan.check_config(cfg)

@@ -339,3 +339,13 @@ def test_fields_newer_than_a_saved_run_are_not_drift():
   assert checkpoint.config_drift(saved, cfg) == []
   saved["data"]["resolution"] = 16
   assert checkpoint.config_drift(saved, cfg) == ["data.resolution: saved 16, now 8"]
+
+
+def test_a_config_saved_before_games_is_compared_under_the_new_names():
+  cfg = dcgan_digits.get_config("tiny")
+  saved = json.loads(cfg.to_json_best_effort())
+  del saved["game"], saved["augment"]  # a run saved before games
+  saved["optim"]["n_critic"] = 1
+  assert checkpoint.config_drift(saved, cfg) == []
+  saved["optim"]["n_critic"] = 5
+  assert checkpoint.config_drift(saved, cfg) == ["game.n_critic: saved 5, now 1"]

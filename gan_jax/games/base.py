@@ -137,6 +137,25 @@ def heldout(config, n: int | None = None) -> dict[str, Any]:
     source.close()
 
 
+def preview_examples(config, n: int, keys: tuple[str, ...]) -> dict[str, Any]:
+  """``n`` held-out items for previews; the first training batch when there is no
+  held-out split (a folder without val/ or test/), so that a run never stops for it."""
+  try:
+    return heldout(config, n)
+  except FileNotFoundError as e:
+    from absl import logging
+
+    from gan_jax import data
+
+    logging.warning("Previews show training examples: %s", e)
+    source = data.build_source(config.data, 0)
+    try:
+      batch = source.batch(0, 1)
+    finally:
+      source.close()
+    return {k: batch[k][0][:n] for k in keys}
+
+
 def default_preview(sample, key, config):
   """The preview of a game that generates: a grid of ``train.num_samples`` images
   (a scatter plot of ``eval.num_samples`` points for 2-D data).
@@ -216,7 +235,7 @@ class PhaseContext:
     cols = self.collections.get(name, {})
     self._calls += 1
     if key is None:
-      key = jax.random.fold_in(self.key, 0x5EED + self._calls)
+      key = self.device_key(jax.random.fold_in(self.key, 0x5EED + self._calls))
     rngs = {"dropout": key} if train else None
     kw = {"train": train, "rngs": rngs, "method": method}
     if train and cols:
@@ -233,9 +252,12 @@ class PhaseContext:
     self.updated_extra[name] = value
 
   def fold(self, tag: str | int) -> Array:
-    """A key of this phase and repeat for one use (``tag``: a small int or a string)."""
-    data = tag if isinstance(tag, int) else int.from_bytes(tag.encode()[:4].ljust(4), "little")
-    return jax.random.fold_in(self.key, data)
+    """A key of this phase and repeat for one use: ``tag`` a small int or up to 4 letters."""
+    if isinstance(tag, str):
+      if not 0 < len(tag.encode()) <= 4:
+        raise ValueError(f"Key tags are 1 to 4 bytes (distinct tags, distinct keys); got {tag!r}")
+      tag = int.from_bytes(tag.encode().ljust(4), "little")  # padded with spaces
+    return jax.random.fold_in(self.key, tag)
 
   def device_key(self, key: Array) -> Array:
     """``key`` made distinct per device under pmap (per-sample noise of a local batch)."""
@@ -255,10 +277,6 @@ class PhaseContext:
     full = draw(key, n_local * n_dev)
     start = jax.lax.axis_index(self.axis_name) * n_local
     return jax.lax.dynamic_slice_in_dim(full, start, n_local)
-
-  def pmean(self, tree):
-    """Mean over devices under pmap (identity otherwise)."""
-    return jax.lax.pmean(tree, self.axis_name) if self.axis_name else tree
 
 
 class Predictor:

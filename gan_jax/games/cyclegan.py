@@ -38,16 +38,23 @@ import ml_collections
 import numpy as np
 
 from gan_jax import losses, sampling
-from gan_jax.games.base import Game, Phase, PhaseContext, heldout
+from gan_jax.games.base import Game, Phase, PhaseContext, preview_examples
 
 PREVIEW_ROWS = 6
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming a bad field of the CycleGAN config."""
-  losses.get_loss(config.loss.name)
-  if config.loss.penalty != "none":
-    raise ValueError("cyclegan has no gradient penalty: set loss.penalty='none'.")
+  from gan_jax.games.pix2pix import PATCH_LOSSES
+
+  if config.loss.name not in PATCH_LOSSES:
+    raise ValueError(f"cyclegan plays loss.name in {list(PATCH_LOSSES)}; got {config.loss.name!r}")
+  if config.loss.penalty != "none" or config.loss.clip > 0:
+    raise ValueError(
+      "cyclegan has no gradient penalty or clipping: set loss.penalty='none', loss.clip=0."
+    )
+  if config.game.n_critic != 1:
+    raise ValueError("cyclegan updates all four networks once a step: set game.n_critic=1.")
   for field in ("cycle_weight", "identity_weight"):
     value = config.game.get(field, 0.0)
     if not np.isfinite(value) or value < 0:
@@ -129,8 +136,11 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     fake_b = ctx.apply("g_ab", a)
     fake_a = ctx.apply("g_ba", b)
     rec_a, rec_b = ctx.apply("g_ba", fake_b), ctx.apply("g_ab", fake_a)
-    adv = g_adv(ctx.apply("d_b", fake_b, update=False)) + g_adv(
-      ctx.apply("d_a", fake_a, update=False)
+    # D held fixed in G's terms (the reference's set_requires_grad(D, False)): no
+    # zero-cotangent backward through D for the discriminators' pull-backs.
+    fixed = {d: jax.lax.stop_gradient(ctx.params[d]) for d in ("d_a", "d_b")}
+    adv = g_adv(ctx.apply("d_b", fake_b, update=False, params=fixed["d_b"])) + g_adv(
+      ctx.apply("d_a", fake_a, update=False, params=fixed["d_a"])
     )
     cycle = jnp.mean(jnp.abs(rec_a - a)) + jnp.mean(jnp.abs(rec_b - b))
     loss_g = adv + lam * cycle
@@ -159,7 +169,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
 
   @functools.lru_cache(maxsize=1)
   def examples():
-    return heldout(config, PREVIEW_ROWS * 2)
+    return preview_examples(config, PREVIEW_ROWS * 2, ("a", "b"))
 
   def draw(domain):
     def fn(key, n):

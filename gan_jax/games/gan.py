@@ -2,7 +2,10 @@
 
 Two phases: ``d`` (``game.n_critic`` updates of D on real batches and detached fakes,
 with the configured adversarial loss, gradient penalty / R1 / R2 and WGAN weight
-clipping), then ``g`` (one update of G against the updated D). Any of the project's
+clipping), then ``g`` (one update of G against the updated D). With
+``augment.name='diffaugment'`` D only ever sees images through the same differentiable
+augmentation, real and fake, in both phases (Zhao et al. 2020, Section 3.2); penalties
+are taken at the augmented images. Any of the project's
 adversarial losses (``gan_jax/losses.py``) plays; the relativistic generator loss also
 reads D's logits on real data. The EMA of G is what samples and evaluations use.
 
@@ -20,12 +23,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax import losses, sampling
+from gan_jax import augment, losses, sampling
 from gan_jax.games.base import Game, Phase, PhaseContext, default_preview
 from gan_jax.metrics import mixtures
 
 # R1 / R2 are weighted by gamma / 2 (Mescheder et al. 2018, eq. 9-10).
 _HALF_WEIGHT = ("r1", "r2")
+AUGMENTS = ("none", "diffaugment")
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -41,6 +45,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(
       f"Unknown model.z_dist {config.model.z_dist!r}; valid: {list(sampling.Z_DISTS)}"
     )
+  name = config.get("augment", {}).get("name", "none")
+  if name not in AUGMENTS:
+    raise ValueError(f"Unknown augment.name {name!r}; valid: {list(AUGMENTS)}")
+  if name == "diffaugment":
+    augment.parse_policy(config.augment.policy)
   if config.loss.penalty != "none" and config.model.get("d_norm", "none") == "batch":
     raise ValueError(
       f"loss.penalty={config.loss.penalty!r} needs per-sample gradients of D, which "
@@ -67,6 +76,14 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
   clip = config.loss.clip
   g_needs_real = config.loss.name == "relativistic_average"
   z_dim, z_dist = config.model.z_dim, config.model.z_dist
+  aug_cfg = config.get("augment", {})
+  policy = aug_cfg.get("policy", "") if aug_cfg.get("name", "none") == "diffaugment" else ""
+
+  def aug(ctx: PhaseContext, x, tag: str):
+    """D's view of a batch: the same augmentation for real and fake (none: as it is)."""
+    if not policy:
+      return x
+    return augment.diff_augment(x, ctx.device_key(ctx.fold(tag)), policy)
 
   def draw_z(key, n):
     return sampling.sample_z(key, n, z_dim, z_dist)
@@ -82,6 +99,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     real, labels = ctx.batch["image"], labels_of(ctx)
     # G runs in training mode (its BatchNorm statistics are kept), its output detached.
     fake = jax.lax.stop_gradient(fakes(ctx, real.shape[0], labels))
+    real, fake = aug(ctx, real, "augr"), aug(ctx, fake, "augf")
     # Real and fake go through D as separate batches (separate BatchNorm statistics),
     # as in the DCGAN reference implementation.
     real_logits = ctx.apply("d", real, labels)
@@ -91,7 +109,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     def d_fn(x):
       return ctx.apply("d", x, labels, update=False)
 
-    key_pen = ctx.device_key(ctx.fold("penalty"))
+    key_pen = ctx.device_key(ctx.fold("pen"))
     if penalty == "gradient_penalty":
       pen = losses.gradient_penalty(d_fn, real, fake, key_pen)
     elif penalty == "r1":
@@ -110,10 +128,11 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
 
   def g_loss(ctx: PhaseContext):
     real, labels = ctx.batch["image"], labels_of(ctx)
-    fake = fakes(ctx, real.shape[0], labels)
+    fake = aug(ctx, fakes(ctx, real.shape[0], labels), "augf")
     # D's statistics are not updated by the generator's step.
     fake_logits = ctx.apply("d", fake, labels, update=False)
     if g_needs_real:
+      real = aug(ctx, real, "augr")
       real_logits = jax.lax.stop_gradient(ctx.apply("d", real, labels, update=False))
     else:
       real_logits = jnp.zeros_like(fake_logits)

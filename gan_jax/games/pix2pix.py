@@ -16,6 +16,7 @@ reference's "vanilla" BCE; ``least_squares`` its "lsgan", scaled to the referenc
 terms by ``losses.translation_scales``). ``game.adv_weight=0`` leaves
 the L1-trained U-Net alone (the paper's "L1" baseline); D is then not trained.
 
+(The reference puts dropout in ``num_downs - 5`` decoder blocks: none in a 32x32 U-Net.)
 At test time the paper keeps dropout and batch statistics on (Section 3.3, "we apply
 dropout at test time, and we apply batch normalization using the statistics of the test
 batch"), with batches of one image: ``translate`` does exactly that, one image at a time;
@@ -37,7 +38,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import losses, sampling
-from gan_jax.games.base import Game, Phase, PhaseContext, heldout
+from gan_jax.games.base import Game, Phase, PhaseContext, preview_examples
 
 # Adversarial losses that make sense per patch (the ones the reference offers, and hinge).
 PATCH_LOSSES = ("non_saturating", "minimax", "least_squares", "hinge", "wasserstein")
@@ -48,8 +49,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming a bad field of the pix2pix config."""
   if config.loss.name not in PATCH_LOSSES:
     raise ValueError(f"pix2pix plays loss.name in {list(PATCH_LOSSES)}; got {config.loss.name!r}")
-  if config.loss.penalty != "none":
-    raise ValueError("pix2pix has no gradient penalty: set loss.penalty='none'.")
+  if config.loss.penalty != "none" or config.loss.clip > 0:
+    raise ValueError(
+      "pix2pix has no gradient penalty or clipping: set loss.penalty='none', loss.clip=0."
+    )
   for field in ("l1_weight", "adv_weight"):
     value = config.game.get(field, 0.0)
     if not np.isfinite(value) or value < 0:
@@ -76,7 +79,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
 
   def g_forward(ctx: PhaseContext, update: bool):
     # The same dropout key in both phases: D sees the output G is trained on.
-    key = jax.random.fold_in(ctx.step_key, 0xD0)
+    key = ctx.device_key(jax.random.fold_in(ctx.step_key, 0xD0))
     return ctx.apply("g", ctx.batch["input"], update=update, key=key)
 
   def d_loss(ctx: PhaseContext):
@@ -117,7 +120,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
 
   @functools.lru_cache(maxsize=1)
   def examples():
-    return heldout(config, PREVIEW_ROWS * 2)
+    return preview_examples(config, PREVIEW_ROWS * 2, ("input", "target"))
 
   def draw(key, n):
     del key
