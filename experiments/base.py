@@ -80,6 +80,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.d_norm = "batch"  # batch | layer | none
   c.model.hidden = (256, 256)  # mlp only
   c.model.conditional = False  # class-conditional G and projection D when labels exist
+  c.model.pack = 1  # PacGAN: D judges packs of this many samples (classic game)
   # pix2pix: U-Net G (num_downs 0: log2 of the side) and PatchGAN / PixelGAN D.
   c.model.num_downs = 0
   c.model.norm = "batch"  # batch | instance | none (cyclegan's configs: instance)

@@ -275,3 +275,37 @@ def test_diffaugment_is_what_the_discriminator_sees():
   cfg.augment.name = "ada"
   with pytest.raises(ValueError, match=r"valid: \['none', 'diffaugment'\]"):
     gan.check_config(cfg)
+
+
+def test_pacgan_packs_consecutive_samples_on_the_last_axis():
+  from gan_jax.games import gan
+
+  x = jnp.arange(6 * 2 * 2 * 3, dtype=jnp.float32).reshape(6, 2, 2, 3)
+  p = gan.pack_samples(x, 3)
+  assert p.shape == (2, 2, 2, 9)
+  for i in range(2):
+    for j in range(3):  # sample i*m + j in channels j*C .. (j+1)*C - 1 of pack i
+      np.testing.assert_array_equal(p[i, ..., 3 * j : 3 * j + 3], x[3 * i + j])
+  pts = jnp.arange(8, dtype=jnp.float32).reshape(4, 2)
+  np.testing.assert_array_equal(gan.pack_samples(pts, 2), [[0, 1, 2, 3], [4, 5, 6, 7]])
+  assert gan.pack_samples(x, 1) is x
+
+
+def test_pacgan_discriminator_judges_packs():
+  """model.pack=2 on the ring: D's real logits are those of pairs of real samples."""
+  from gan_jax.games import gan
+  from gan_jax.games.base import PhaseContext
+
+  cfg = _ring(**{"model.pack": 2})
+  state, game, nets, scfg = _parts(cfg)
+  real = _batch(1, 8)["image"][0]
+  ctx = PhaseContext(nets, state.params, {}, {}, {}, {"image": real}, jax.random.key(0), 0, None)
+  _, metrics = game.phases[0].loss(ctx)
+  d = nets["d"].module
+  logits = d.apply({"params": state.params["d"]}, real.reshape(4, 4), None, train=True)
+  np.testing.assert_allclose(float(metrics["d_real"]), float(jnp.mean(logits)), rtol=1e-5)
+  assert state.params["d"]["Dense_0"]["kernel"].shape[0] == 4  # 2 packed 2-D points
+  state, metrics = jax.jit(step.make_train_step(game, nets, scfg))(state, _batch(1, 8))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  with pytest.raises(ValueError, match="divide data.batch_size"):
+    gan.check_config(_ring(**{"model.pack": 3}))

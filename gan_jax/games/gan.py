@@ -9,9 +9,14 @@ are taken at the augmented images. Any of the project's
 adversarial losses (``gan_jax/losses.py``) plays; the relativistic generator loss also
 reads D's logits on real data. The EMA of G is what samples and evaluations use.
 
+With ``model.pack = m`` > 1 D judges packs of m samples (PacGAN): m independent real
+samples, or the outputs of m independent codes, concatenated on their last axis.
+
 References:
   Goodfellow et al. 2014, "Generative Adversarial Nets", Algorithm 1 (k D steps, then one
   G step).
+  Lin et al. 2018, "PacGAN: The power of two samples in generative adversarial
+  networks", Section 3 (packing).
 """
 
 from __future__ import annotations
@@ -50,12 +55,32 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"Unknown augment.name {name!r}; valid: {list(AUGMENTS)}")
   if name == "diffaugment":
     augment.parse_policy(config.augment.policy)
+  pack = config.model.get("pack", 1)
+  if pack < 1 or config.data.batch_size % pack:
+    raise ValueError(f"model.pack={pack} must be >= 1 and divide data.batch_size")
+  if pack > 1 and config.model.get("conditional", False):
+    raise ValueError("model.pack > 1 packs samples of different classes: unconditional only.")
   if config.loss.penalty != "none" and config.model.get("d_norm", "none") == "batch":
     raise ValueError(
       f"loss.penalty={config.loss.penalty!r} needs per-sample gradients of D, which "
       "BatchNorm couples across the batch: set model.d_norm to 'layer' or 'none' "
       "(Gulrajani et al. 2017, Section 4)."
     )
+
+
+def pack_samples(x: jax.Array, m: int) -> jax.Array:
+  """``[B, ..., C] -> [B / m, ..., m * C]``: consecutive samples concatenated on the last
+  axis (the sample ``i * m + j`` in channels ``j * C .. (j + 1) * C - 1`` of pack ``i``).
+
+  References:
+    Lin et al. 2018 (PacGAN), Section 3.
+  """
+  if m == 1:
+    return x
+  b, rest = x.shape[0], x.shape[1:]
+  x = x.reshape(b // m, m, *rest)
+  x = jnp.moveaxis(x, 1, -2)  # [B / m, ..., m, C]
+  return x.reshape(b // m, *rest[:-1], m * rest[-1])
 
 
 def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game:
@@ -76,6 +101,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
   clip = config.loss.clip
   g_needs_real = config.loss.name == "relativistic_average"
   z_dim, z_dist = config.model.z_dim, config.model.z_dist
+  pack = config.model.get("pack", 1)
   aug_cfg = config.get("augment", {})
   policy = aug_cfg.get("policy", "") if aug_cfg.get("name", "none") == "diffaugment" else ""
 
@@ -100,6 +126,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     # G runs in training mode (its BatchNorm statistics are kept), its output detached.
     fake = jax.lax.stop_gradient(fakes(ctx, real.shape[0], labels))
     real, fake = aug(ctx, real, "augr"), aug(ctx, fake, "augf")
+    real, fake = pack_samples(real, pack), pack_samples(fake, pack)
     # Real and fake go through D as separate batches (separate BatchNorm statistics),
     # as in the DCGAN reference implementation.
     real_logits = ctx.apply("d", real, labels)
@@ -128,11 +155,11 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
 
   def g_loss(ctx: PhaseContext):
     real, labels = ctx.batch["image"], labels_of(ctx)
-    fake = aug(ctx, fakes(ctx, real.shape[0], labels), "augf")
+    fake = pack_samples(aug(ctx, fakes(ctx, real.shape[0], labels), "augf"), pack)
     # D's statistics are not updated by the generator's step.
     fake_logits = ctx.apply("d", fake, labels, update=False)
     if g_needs_real:
-      real = aug(ctx, real, "augr")
+      real = pack_samples(aug(ctx, real, "augr"), pack)
       real_logits = jax.lax.stop_gradient(ctx.apply("d", real, labels, update=False))
     else:
       real_logits = jnp.zeros_like(fake_logits)

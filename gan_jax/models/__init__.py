@@ -24,10 +24,15 @@ def compute_dtype(name: str):
 
 
 def _gan_inputs(cfg, shape, num_classes):
-  """Example inputs of a ``(z, labels) -> sample`` generator and its discriminator."""
+  """Example inputs of a ``(z, labels) -> sample`` generator and its discriminator.
+
+  With ``model.pack = m`` > 1 (PacGAN) D takes m samples concatenated on the last axis
+  (channels of images, features of points); its architecture is otherwise unchanged.
+  """
   labels = jnp.zeros((2,), jnp.int32) if num_classes else None
   z = jnp.zeros((2, cfg.z_dim), jnp.float32)
-  return (z, labels), (jnp.zeros((2, *shape), jnp.float32), labels)
+  packed = (*shape[:-1], shape[-1] * cfg.get("pack", 1))
+  return (z, labels), (jnp.zeros((2, *packed), jnp.float32), labels)
 
 
 def _players(cfg, g: nn.Module, d: nn.Module, shape, num_classes) -> dict[str, Network]:
