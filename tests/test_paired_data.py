@@ -255,7 +255,7 @@ def test_paired_folder_bad_files(tmp_path, caplog):
   assert b["input"].shape == (2, 5, 8, 8, 3)  # full batches of readable pairs
   assert sorted(os.path.basename(p) for p in src.bad_files) == ["bad.png", "odd.png"]
   assert "41 pixels wide" in src.bad_files[str(tmp_path / "train/odd.png")]
-  assert "2 bad pair(s) so far" in caplog.text
+  assert "2 bad image pair(s) so far" in caplog.text
   src.close()
   strict = data.build_source(_with(cfg, on_bad_file="fail"), 0)
   with pytest.raises(folder.BadImageError, match="odd.png|bad.png"):

@@ -36,6 +36,41 @@ class BadImageError(ValueError):
   """An image file could not be decoded under ``data.on_bad_file='fail'``."""
 
 
+class BadFiles(dict):
+  """The bad-file policy (``data.on_bad_file``) and the files it skipped: name -> error.
+
+  Shared by the image sources: under ``skip`` a file that cannot be read is recorded and
+  logged once (thread-safe) and the caller moves on; under ``fail`` it raises.
+  """
+
+  def __init__(self, policy: str, what: str = "image"):
+    super().__init__()
+    if policy not in BAD_FILE_POLICIES:
+      raise ValueError(f"Unknown data.on_bad_file {policy!r}; valid: {list(BAD_FILE_POLICIES)}")
+    self.policy, self.what = policy, what
+    self._lock = threading.Lock()
+
+  def record(self, name: str, exc: Exception) -> None:
+    """Raises ``BadImageError`` under ``fail``; records and logs ``name`` under ``skip``."""
+    reason = f"{type(exc).__name__}: {exc}"
+    if self.policy == "fail":
+      raise BadImageError(
+        f"Cannot read {self.what} {name!r} ({reason}). Remove it, or set "
+        "data.on_bad_file='skip' to skip unreadable files."
+      ) from exc
+    with self._lock:
+      if name not in self:
+        self[name] = reason
+        logging.warning(
+          "Skipping unreadable %s %s (%s); %d bad %s(s) so far.",
+          self.what,
+          name,
+          reason,
+          len(self),
+          self.what,
+        )
+
+
 def _is_image(name: str) -> bool:
   return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
@@ -140,11 +175,7 @@ class FolderSource(Source):
     self.channels = data_cfg.get("channels", 3)
     if self.channels not in (1, 3):
       raise ValueError(f"data.channels must be 1 or 3 for image folders; got {self.channels}")
-    self.on_bad_file = data_cfg.get("on_bad_file", "skip")
-    if self.on_bad_file not in BAD_FILE_POLICIES:
-      raise ValueError(
-        f"Unknown data.on_bad_file {self.on_bad_file!r}; valid: {list(BAD_FILE_POLICIES)}"
-      )
+    self.bad_files = BadFiles(data_cfg.get("on_bad_file", "skip"))  # path -> error
     self.global_batch = data_cfg.batch_size
     self.local_batch = data_cfg.batch_size // process_count
     self.offset = process_index * self.local_batch
@@ -152,7 +183,6 @@ class FolderSource(Source):
     self.flip = bool(data_cfg.get("random_flip", False))
     num_classes = len(self.class_names) if len(self.class_names) > 1 else 0
     self.spec = DataSpec((self.resolution, self.resolution, self.channels), num_classes, "image")
-    self.bad_files: dict[str, str] = {}  # path -> error, in the order met
     self._lock = threading.Lock()
     self._workers = data_cfg.get("num_workers", 0) or min(8, os.cpu_count() or 1)
     self._pool = None  # started by the first batch(), ended by close()
@@ -180,21 +210,7 @@ class FolderSource(Source):
       try:
         return load_image(path, self.resolution, self.crop, self.channels), int(self.labels[i])
       except Exception as e:  # noqa: BLE001 (Pillow raises many types for bad files)
-        reason = f"{type(e).__name__}: {e}"
-        if self.on_bad_file == "fail":
-          raise BadImageError(
-            f"Cannot read image {path!r} ({reason}). Remove it, or set "
-            "data.on_bad_file='skip' to skip unreadable files."
-          ) from e
-        with self._lock:
-          if path not in self.bad_files:
-            self.bad_files[path] = reason
-            logging.warning(
-              "Skipping unreadable image %s (%s); %d unreadable file(s) so far.",
-              path,
-              reason,
-              len(self.bad_files),
-            )
+        self.bad_files.record(path, e)
     raise BadImageError(f"No readable image among the {n} files of the folder.")
 
   def batch(self, step: int, n_critic: int = 1) -> dict[str, np.ndarray]:

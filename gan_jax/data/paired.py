@@ -409,14 +409,11 @@ class _FolderPairs(PairedSource):
     self.channels = data_cfg.get("channels", 3)
     if self.channels not in (1, 3):
       raise ValueError(f"data.channels must be 1 or 3 for paired images; got {self.channels}")
-    self.on_bad_file = data_cfg.get("on_bad_file", "skip")
-    policies = folder_lib.BAD_FILE_POLICIES
-    if self.on_bad_file not in policies:
-      raise ValueError(f"Unknown data.on_bad_file {self.on_bad_file!r}; valid: {list(policies)}")
     self.flip = bool(data_cfg.get("random_flip", False))
     self.spec = DataSpec((r, r, self.channels), 0, "paired", (r, r, self.channels))
     self.items: list = []  # training pairs, set by the subclass
-    self.bad_files: dict[str, str] = {}  # item -> error, in the order met
+    # item -> error, in the order met
+    self.bad_files = folder_lib.BadFiles(data_cfg.get("on_bad_file", "skip"), "image pair")
     self._lock = threading.Lock()
     self._workers = data_cfg.get("num_workers", 0) or min(8, os.cpu_count() or 1)
     self._pool = None  # started on first use, ended by close()
@@ -457,21 +454,7 @@ class _FolderPairs(PairedSource):
     try:
       return self._load(item, size)
     except Exception as e:  # noqa: BLE001 (Pillow raises many types for bad files)
-      reason = f"{type(e).__name__}: {e}"
-      if self.on_bad_file == "fail":
-        raise folder_lib.BadImageError(
-          f"Cannot read image pair {name!r} ({reason}). Remove it, or set "
-          "data.on_bad_file='skip' to skip bad files."
-        ) from e
-      with self._lock:
-        if name not in self.bad_files:
-          self.bad_files[name] = reason
-          logging.warning(
-            "Skipping bad image pair %s (%s); %d bad pair(s) so far.",
-            name,
-            reason,
-            len(self.bad_files),
-          )
+      self.bad_files.record(name, e)
       return None
 
   def _load_position(self, pos: int, y: int, x: int, flip: bool):

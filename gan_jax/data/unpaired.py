@@ -314,16 +314,11 @@ class _ImageDomains(UnpairedSource):
     self.channels = data_cfg.get("channels", 3)
     if self.channels not in (1, 3):
       raise ValueError(f"data.channels must be 1 or 3 for images; got {self.channels}")
-    self.on_bad_file = data_cfg.get("on_bad_file", "skip")
-    if self.on_bad_file not in folder_lib.BAD_FILE_POLICIES:
-      raise ValueError(
-        f"Unknown data.on_bad_file {self.on_bad_file!r}; "
-        f"valid: {list(folder_lib.BAD_FILE_POLICIES)}"
-      )
     self.flip = bool(data_cfg.get("random_flip", False))
     self.spec = DataSpec((r, r, self.channels), 0, "unpaired")
     self.items: dict[str, list[tuple[str, str | bytes]]] = {d: [] for d in DOMAINS}
-    self.bad_files: dict[str, str] = {}  # item name -> error, in the order met
+    # item name -> error, in the order met
+    self.bad_files = folder_lib.BadFiles(data_cfg.get("on_bad_file", "skip"))
     self._lock = threading.Lock()
     self._workers = data_cfg.get("num_workers", 0) or min(8, os.cpu_count() or 1)
     self._pool = None  # started on first use, ended by close()
@@ -344,21 +339,7 @@ class _ImageDomains(UnpairedSource):
     try:
       return load_resized(src, size, self.channels)
     except Exception as e:  # noqa: BLE001 (Pillow raises many types for bad files)
-      reason = f"{type(e).__name__}: {e}"
-      if self.on_bad_file == "fail":
-        raise folder_lib.BadImageError(
-          f"Cannot read image {name!r} ({reason}). Remove it, or set "
-          "data.on_bad_file='skip' to skip unreadable images."
-        ) from e
-      with self._lock:
-        if name not in self.bad_files:
-          self.bad_files[name] = reason
-          logging.warning(
-            "Skipping unreadable image %s (%s); %d unreadable image(s) so far.",
-            name,
-            reason,
-            len(self.bad_files),
-          )
+      self.bad_files.record(name, e)
       return None
 
   def _load_position(self, job: tuple[str, int, int, int, bool]) -> np.ndarray:
