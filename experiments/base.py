@@ -69,9 +69,12 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.game.cycle_weight = 10.0  # cyclegan: lambda of the cycle-consistency terms
   c.game.identity_weight = 0.5  # cyclegan: identity terms, times cycle_weight (0: off)
   c.game.pool_size = 50  # cyclegan: past fakes per domain that D learns on
+  # Sampling and evaluation recompute G's BatchNorm statistics over this many batches of
+  # data.batch_size fresh samples (BigGAN's standing statistics; 0: the running ones).
+  c.game.standing_stats = 0
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"  # dcgan | mlp | pix2pix | cyclegan
+  c.model.name = "dcgan"  # dcgan | mlp | pix2pix | cyclegan | sngan | biggan
   c.model.z_dim = 100
   c.model.z_dist = "normal"  # normal | uniform
   c.model.dtype = "float32"  # compute dtype; parameters stay float32
@@ -88,12 +91,23 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.d_arch = "patch"  # patch | pixel
   c.model.n_layers = 3  # PatchGAN depth: 3 gives the 70x70 receptive field
   c.model.n_blocks = 9  # cyclegan: residual blocks of the ResNet generators (6 for 128 px)
+  # sngan / biggan (ResNet G and D; sngan's widths: model.g_width / d_width, 0 the paper's).
+  c.model.attention = 0  # biggan: self-attention at this side (0: none)
+  c.model.cond = "shared"  # biggan G: shared (class embedding) | onehot (a table per block)
+  c.model.shared_dim = 0  # biggan: shared embedding size (0: z_dim)
+  c.model.hier = False  # biggan: hierarchical latents (z chunks into every block)
+  c.model.init = "ortho"  # biggan: ortho | N02 | glorot
+  c.model.d_wide = True  # biggan: D's hidden widths are the block's output width
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # minimax | non_saturating | wasserstein | hinge | ...
-  c.loss.penalty = "none"  # none | gradient_penalty | r1 | r2
-  c.loss.penalty_weight = 10.0  # lambda for gradient_penalty, gamma for r1 / r2
+  c.loss.penalty = "none"  # none | gradient_penalty | dragan | r1 | r2
+  c.loss.penalty_weight = 10.0  # lambda for gradient_penalty / dragan, gamma for r1 / r2
   c.loss.clip = 0.0  # WGAN weight clipping c (0: off)
+  # BigGAN's orthogonal regularisation beta * sum ||W^T W * (1 - I)||^2 of G's / D's
+  # weights (G's shared class embedding excluded); 0: off. Paper: 1e-4 for G.
+  c.loss.g_ortho = 0.0
+  c.loss.d_ortho = 0.0
 
   # One entry per network or role (a network without its own entry uses its role's: g, d).
   # schedule: constant | linear (to 0 from decay_start to decay_end, 0: train.num_steps)
@@ -141,6 +155,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.eval.resize = "pytorch_fid_bilinear"  # pytorch_fid_bilinear | clean_bicubic
   c.eval.num_real = 10000  # reference images (statistics cached per dataset and protocol)
   c.eval.batch_size = 64
+  # Truncation-trick sweep (digits): metrics with z truncated at each threshold, e.g.
+  # (0.5, 1.0, 1.5, 2.0); --mode=sample draws one row of samples per threshold.
+  c.eval.truncation = ()
 
   c.parallel = ml_collections.ConfigDict()
   # jit: one program over a mesh of all devices (batch sharded, state replicated).

@@ -11,6 +11,10 @@ functions (EMA weights; ``predicts`` names those it needs) and returns values pl
 - ``stacked_digits``: the 1,000-mode count and KL to uniform of the stacked-digits test, plus
   the digits IS / FD of the single channels.
 - ``inception``: FID, IS, KID, precision/recall, density/coverage (converted weights).
+- ``class_accuracy`` (conditional digits runs): how often the digits classifier reads
+  the requested class, and the intra-class digits FD / IS.
+- ``truncation`` (digits runs with ``eval.truncation`` thresholds): digits IS / FD and
+  class accuracy at each threshold of the truncation trick.
 
 ``config.eval.metrics`` names the metrics; empty means the dataset's own
 (``DATASET_METRICS``), plus ``inception`` when ``eval.inception`` is set. Results go to
@@ -48,12 +52,16 @@ def _mode_coverage(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   if name not in mixtures.MIXTURES:
     raise ValueError(f"mode_coverage needs a 2-D mixture dataset {list(mixtures.MIXTURES)}")
   means, sigma = mixtures.mixture_spec(name)
-  result = mixtures.mode_metrics(sample("generate", key, num_samples), means, sigma)
+  samples = sample("generate", key, num_samples)
+  result = mixtures.mode_metrics(samples, means, sigma)
+  # The looser count too: modes with at least one high-quality sample (PacGAN's logger).
+  result["modes_covered_any"] = mixtures.mode_metrics(samples, means, sigma, 1)["modes_covered"]
   result["protocol"] = {
     "name": "pacgan_mode_coverage",
     "n_fake": num_samples,
     "high_quality_radius": f"3 sigma = {3 * sigma}",
     "min_count": 20,
+    "modes_covered_any": "modes with >= 1 high-quality sample",
   }
   return result
 
@@ -211,7 +219,73 @@ def _inception(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   return inception_eval.evaluate(config, translations, key)
 
 
+def _conditional_inputs(key, n: int, config, threshold: float | None = None):
+  """``(z, labels)``: ``n`` codes (truncated at ``threshold`` if given) for the classes
+  ``0, 1, ..., C - 1, 0, 1, ...`` (``C`` = 10 digits, or none when unconditional)."""
+  from gan_jax import sampling
+
+  z_dim, dist = config.model.z_dim, config.model.z_dist
+  if threshold is None:
+    z = sampling.sample_z(key, n, z_dim, dist)
+  else:
+    z = sampling.truncated_normal(key, n, z_dim, threshold)
+  labels = np.arange(n, dtype=np.int32) % 10 if config.model.get("conditional", False) else None
+  return np.asarray(z), labels
+
+
+def _check_conditional_digits(config, metric: str, needs_labels: bool = True) -> None:
+  if config.data.name != "digits" or (needs_labels and not config.model.get("conditional")):
+    raise ValueError(
+      f"eval metric {metric!r} needs a class-conditional model (model.conditional=True) "
+      "of the digits dataset" + ("." if needs_labels else " (unconditional models too).")
+    )
+
+
+def _class_accuracy(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """Class accuracy and intra-class digits FD / IS of samples of every class."""
+  _check_conditional_digits(config, "class_accuracy")
+  n = config.eval.num_samples
+  z, labels = _conditional_inputs(key, n, config)
+  images = _finite(sample("generate", None, n, inputs=(z, labels)))
+  result = digits.class_conditional_metrics(images, labels)
+  result["protocol"] = {
+    **digits.protocol(images.shape[1], n, digits.NUM_REAL),
+    "name": "digits_class_conditional",
+    "classes": "0..9 in turn",
+    "intra_fd_real": "the real digits of the class (about 180)",
+  }
+  return result
+
+
+def _truncation(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """The truncation trick's trade-off: digits IS / FD (variety and fidelity) and, for
+  conditional runs, class accuracy, with codes drawn from N(0, I) truncated at each of
+  ``eval.truncation`` (BigGAN: entries beyond the threshold redrawn), plus untruncated."""
+  _check_conditional_digits(config, "truncation", needs_labels=False)
+  n = config.eval.num_samples
+  out = {}
+  for t in (*config.eval.truncation, None):
+    z, labels = _conditional_inputs(key, n, config, t)
+    images = _finite(sample("generate", None, n, inputs=(z, labels)))
+    name = "none" if t is None else f"{t:g}"
+    values = digits.digits_metrics(images)
+    if labels is not None:
+      values.update(digits.class_conditional_metrics(images, labels))
+    for k in ("digits_is", "digits_fd", "class_accuracy", "intra_digits_fd"):
+      if k in values:
+        out[f"trunc{name}_{k}"] = values[k]
+  out["protocol"] = {
+    **digits.protocol(config.data.resolution, n, digits.NUM_REAL),
+    "name": "truncation_sweep",
+    "thresholds": list(config.eval.truncation),
+    "draw": "N(0, I) conditioned on |z_i| <= threshold (resampling); 'none' untruncated",
+  }
+  return out
+
+
 EVALUATORS: dict[str, Evaluator] = {
+  "class_accuracy": Evaluator(("generate",), _class_accuracy),
+  "truncation": Evaluator(("generate",), _truncation),
   "mode_coverage": Evaluator(("generate",), _mode_coverage),
   "digits": Evaluator(("generate",), _digits),
   "stacked_digits": Evaluator(("generate",), _stacked_digits),
@@ -239,6 +313,10 @@ def metric_names(config) -> tuple[str, ...]:
   names = tuple(config.eval.get("metrics", ()) or ())
   if not names:
     names = DATASET_METRICS.get(config.data.name, ())
+    if config.data.name == "digits" and config.get("model", {}).get("conditional", False):
+      names += ("class_accuracy",)
+    if config.data.name == "digits" and config.eval.get("truncation", ()):
+      names += ("truncation",)
     if config.eval.get("inception", False):
       names += ("inception",)
   unknown = [n for n in names if n not in EVALUATORS]

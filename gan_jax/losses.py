@@ -263,6 +263,39 @@ def gradient_penalty(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
   return jnp.mean(jnp.square(norms - 1.0))
 
 
+DRAGAN_SCALE = 0.5  # c: perturbations up to c * std(x), as in the authors' code
+
+
+def dragan_points(real: Array, key: Array, scale: float = DRAGAN_SCALE) -> Array:
+  """DRAGAN's points: ``x + alpha * delta`` with ``delta = scale * std(x) * U[0, 1]`` per
+  entry (``std`` over the whole batch, numpy's ``ddof=0`` as the authors' notebook) and
+  ``alpha ~ U[0, 1]`` per sample: random points in a box near the real data.
+
+  References:
+    Kodali et al. 2017, "On Convergence and Stability of GANs", Section 4 and the authors'
+    DRAGAN notebook (``X_p = X + 0.5 * X.std() * np.random.random(X.shape)``, then the
+    interpolates ``X + alpha * (X_p - X)``).
+  """
+  real = jax.lax.stop_gradient(real)
+  k_delta, k_alpha = jax.random.split(key)
+  delta = scale * jnp.std(real) * jax.random.uniform(k_delta, real.shape, real.dtype)
+  alpha_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+  alpha = jax.random.uniform(k_alpha, alpha_shape, real.dtype)
+  return real + alpha * delta
+
+
+def dragan_penalty(d_fn: DFn, real: Array, key: Array, scale: float = DRAGAN_SCALE) -> Array:
+  """DRAGAN's penalty ``E[(||grad D(x_hat)||_2 - 1)^2]`` at ``dragan_points`` around the
+  real data (no fake samples involved). Multiply by lambda (10 in the paper) in the caller.
+
+  References:
+    Kodali et al. 2017, "On Convergence and Stability of GANs", Section 4, eq. 9.
+  """
+  x_hat = dragan_points(real, key, scale)
+  norms = jnp.sqrt(_input_grad_sq_norm(d_fn, x_hat) + 1e-12)
+  return jnp.mean(jnp.square(norms - 1.0))
+
+
 def r1_penalty(d_fn: DFn, real: Array) -> Array:
   """R1 penalty ``E_x[||grad D(x)||^2]`` on real data.
 
@@ -286,7 +319,7 @@ def r2_penalty(d_fn: DFn, fake: Array) -> Array:
   return jnp.mean(_input_grad_sq_norm(d_fn, jax.lax.stop_gradient(fake)))
 
 
-PENALTIES = ("none", "gradient_penalty", "r1", "r2")
+PENALTIES = ("none", "gradient_penalty", "dragan", "r1", "r2")
 
 
 def clip_weights(params, clip: float):

@@ -75,8 +75,22 @@ def truncate(z: jax.Array, psi: float, threshold: float | None = None) -> jax.Ar
 
 
 def truncated_normal(key: jax.Array, n: int, z_dim: int, threshold: float) -> jax.Array:
-  """Draws N(0, I) codes with every entry truncated to ``[-threshold, threshold]``."""
+  """Draws N(0, I) codes conditioned on every entry lying in ``[-threshold, threshold]``:
+  the distribution of BigGAN's truncation trick, which redraws entries beyond the
+  threshold until they fall inside (Brock et al. 2019, Section 3.1)."""
   return jax.random.truncated_normal(key, -threshold, threshold, (n, z_dim))
+
+
+def truncate_resample(key: jax.Array, z: jax.Array, threshold: float) -> jax.Array:
+  """BigGAN's truncation of given codes: entries with ``|z| > threshold`` are redrawn from
+  N(0, 1) until inside (equivalently, drawn once from the truncated normal); the others
+  are kept, so a sweep over thresholds changes only what it must.
+
+  References:
+    Brock et al. 2019, "Large Scale GAN Training ...", Section 3.1.
+  """
+  redraw = jax.random.truncated_normal(key, -threshold, threshold, z.shape)
+  return jnp.where(jnp.abs(z) > threshold, redraw, z)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -119,7 +119,13 @@ def _all_finite(*trees) -> jax.Array:
 
 
 def _select(ok: jax.Array, new, old):
-  return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+  """``new`` if ``ok`` else ``old``, whole trees at once.
+
+  A ``lax.cond`` that only passes its operands through, not a ``jnp.where`` per leaf:
+  the per-leaf selects tie every output to one reduction over all of them, and XLA's CPU
+  compiler then took 75 s instead of 9 s on a small BigGAN step.
+  """
+  return jax.lax.cond(ok, lambda n, o: n, lambda n, o: o, new, old)
 
 
 def _grads(phase, value_fn, trainable):
@@ -212,13 +218,24 @@ def make_train_step(
     )
     if cfg.axis_name:  # one decision for every replica (values that are not averaged)
       ok = jax.lax.pmin(ok.astype(jnp.int32), cfg.axis_name) > 0
-    new = state.replace(
-      params=params,
-      opt_state=opt_state,
-      collections={**state.collections, **new_cols},
-      extra={**state.extra, **new_extra},
+    changed = (
+      {n: (params[n], opt_state[n]) for n in phase.trains},
+      new_cols,
+      new_extra,
     )
-    return _select(ok, new, state), metrics, ok
+    kept = (
+      {n: (state.params[n], state.opt_state[n]) for n in phase.trains},
+      {n: state.collections[n] for n in new_cols},
+      {n: state.extra[n] for n in new_extra},
+    )
+    changed, cols, extra = _select(ok, changed, kept)
+    new = state.replace(
+      params={**state.params, **{n: p for n, (p, _) in changed.items()}},
+      opt_state={**state.opt_state, **{n: o for n, (_, o) in changed.items()}},
+      collections={**state.collections, **cols},
+      extra={**state.extra, **extra},
+    )
+    return new, metrics, ok
 
   def run_phase(idx, phase, state: GANState, batch, key):
     """The phase's ``repeat`` updates; metrics averaged over them, failures counted."""

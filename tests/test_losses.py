@@ -411,7 +411,7 @@ def test_registry_contents():
   assert losses.get_loss("non_saturating").d_loss is losses.minimax_d_loss
   assert losses.get_loss("minimax").g_loss is losses.minimax_g_loss
   assert losses.get_loss("non_saturating").g_loss is losses.non_saturating_g_loss
-  assert set(losses.PENALTIES) == {"none", "gradient_penalty", "r1", "r2"}
+  assert set(losses.PENALTIES) == {"none", "gradient_penalty", "dragan", "r1", "r2"}
 
 
 def test_get_loss_unknown_name_lists_valid_names():
@@ -684,3 +684,30 @@ def test_clip_weights_clamps_every_leaf():
   np.testing.assert_array_equal(
     np.asarray(jitted["dense"]["kernel"]), np.asarray(clipped["dense"]["kernel"])
   )
+
+
+def test_dragan_points_stay_in_the_box_above_the_data():
+  """Kodali et al. 2017 (the authors' notebook): x + alpha * c * std(x) * U[0, 1], with
+  std over the batch (ddof 0), alpha per sample, c = 0.5."""
+  real = _images(11, 2.0)
+  x_hat = np.asarray(losses.dragan_points(jnp.asarray(real), jax.random.key(3)), np.float64)
+  step = (x_hat - _as_f64(real)) / (0.5 * np.std(_as_f64(real)))
+  assert np.all(step >= -1e-5) and np.all(step <= 1 + 1e-5)
+  per_sample_max = step.reshape(len(step), -1).max(axis=1)
+  assert per_sample_max.std() > 0.05  # alpha differs between samples
+  assert step.max() > 0.5  # the box is used, not a point
+
+
+def test_dragan_penalty_against_numpy_at_its_points():
+  """The penalty at DRAGAN's points against a float64 numpy computation, with D's input
+  gradients checked by finite differences (eq. 9 of Kodali et al. 2017)."""
+  params = _make_params(2)
+  real, key = _images(12, 2.0), jax.random.key(5)
+  d_fn = lambda imgs: d_apply(params, imgs)
+  out = losses.dragan_penalty(d_fn, jnp.asarray(real), key)
+  x_hat = np.asarray(losses.dragan_points(jnp.asarray(real), key), np.float64)
+  w, v = _p64(params)
+  analytic = ref_gp(w, v, x_hat)
+  fd_norms = np.sqrt(np.sum(np_input_grad_fd(w, v, x_hat) ** 2, axis=1))
+  np.testing.assert_allclose(analytic, np.mean((fd_norms - 1.0) ** 2), rtol=1e-6, atol=1e-9)
+  np.testing.assert_allclose(float(out), analytic, rtol=1e-4, atol=1e-6)

@@ -41,7 +41,10 @@ def test_cli_trains_then_samples(tmp_path):
   [
     ("--config.train.num_stepz=2", "num_stepz"),
     ("--config.train.num_steps=abc", "abc"),
-    ("--config.model.name=resnet9", "valid models: ['cyclegan', 'dcgan', 'mlp', 'pix2pix']"),
+    (
+      "--config.model.name=resnet9",
+      "valid models: ['biggan', 'cyclegan', 'dcgan', 'mlp', 'pix2pix', 'sngan']",
+    ),
   ],
 )
 def test_cli_bad_flags(tmp_path, flag, expected):

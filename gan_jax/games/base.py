@@ -25,11 +25,12 @@ draws keys and reads and writes the game's extra state.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 Array = jax.Array
 Metrics = dict[str, Array]
@@ -282,18 +283,101 @@ class PhaseContext:
 class Predictor:
   """Applies networks for inference: EMA parameters where the game keeps them."""
 
-  def __init__(self, networks: Mapping[str, Network], state, ema_names: tuple[str, ...]):
+  def __init__(
+    self,
+    networks: Mapping[str, Network],
+    state,
+    ema_names: tuple[str, ...],
+    collections: Mapping[str, Any] | None = None,
+  ):
     self.networks, self.state, self.ema_names = networks, state, ema_names
+    self._collections = dict(collections or {})
+
+  def collections(self, name: str) -> dict[str, Any]:
+    """Network ``name``'s collections (BatchNorm statistics, spectral-norm vectors)."""
+    if name in self._collections:
+      return self._collections[name]
+    return self.state.collections.get(name, {})
+
+  def with_collections(self, name: str, collections: Mapping[str, Any]) -> Predictor:
+    """This predictor with network ``name``'s collections replaced (e.g. standing stats)."""
+    return Predictor(
+      self.networks, self.state, self.ema_names, {**self._collections, name: collections}
+    )
+
+  def apply_train(self, name: str, *inputs, collections: Mapping[str, Any], key=None):
+    """``(outputs, new collections)`` of a training-mode application from ``collections``."""
+    net = self.networks[name]
+    params = self.state.ema[name] if name in self.ema_names else self.state.params[name]
+    rngs = {"dropout": key} if key is not None else None
+    return net.module.apply(
+      {"params": params, **collections}, *inputs, train=True, rngs=rngs, mutable=list(collections)
+    )
 
   def __call__(self, name: str, *inputs, train: bool = False, key: Array | None = None):
     net = self.networks[name]
     if not net.trained:
       return net.module.apply(self.state.consts[name], *inputs, train=False)
     params = self.state.ema[name] if name in self.ema_names else self.state.params[name]
-    cols = self.state.collections.get(name, {})
+    cols = self.collections(name)
     rngs = {"dropout": key} if key is not None else None
     if train and cols:  # batch statistics; the stored ones are left as they are
-      return net.module.apply(
-        {"params": params, **cols}, *inputs, train=True, rngs=rngs, mutable=list(cols)
-      )[0]
+      return self.apply_train(name, *inputs, collections=cols, key=key)[0]
     return net.module.apply({"params": params, **cols}, *inputs, train=train, rngs=rngs)
+
+
+_RUNNING_STATS = ("mean", "var")
+
+
+def _is_running_stat(path) -> bool:
+  return str(getattr(path[-1], "key", path[-1])) in _RUNNING_STATS
+
+
+def standing_statistics(
+  nets: Predictor, name: str, batches: Sequence[tuple[Any, ...]]
+) -> dict[str, Any]:
+  """BatchNorm running statistics replaced by their average over ``batches`` of inputs.
+
+  BigGAN's "standing statistics": before sampling, the generator (the weights sampling
+  uses, EMA ones included) runs in training mode on fresh batches and every BatchNorm's
+  ``mean`` / ``var`` becomes the average of its batch statistics over them, in place of
+  the running averages the online weights accumulated. Other state (spectral-norm
+  vectors) is kept. The batch statistics are read from one training application from
+  running statistics 0 (``(1 - m) * stat``) and, for the first batch, one from 1
+  (``m + (1 - m) * stat``), which gives each layer's momentum ``m``. The variances are the
+  biased batch variances flax keeps (PyTorch's reference averages the unbiased ones).
+
+  Args:
+    nets: the predictor.
+    name: the network (e.g. ``"g"``).
+    batches: K input tuples, each one batch for ``name``.
+
+  Returns:
+    The network's collections with the standing statistics.
+
+  References:
+    Brock et al. 2019, Appendix C / BigGAN-PyTorch ``utils.accumulate_standing_stats``.
+  """
+  cols = nets.collections(name)
+
+  def filled(value):
+    return jax.tree_util.tree_map_with_path(
+      lambda p, x: jnp.full_like(x, value) if _is_running_stat(p) else x, cols
+    )
+
+  def run(inputs, start):
+    return nets.apply_train(name, *inputs, collections=start)[1]
+
+  zeros = filled(0.0)
+  first = run(batches[0], zeros)
+  momentum = jax.tree.map(lambda c, a: c - a, run(batches[0], filled(1.0)), first)
+  total = first
+  for inputs in batches[1:]:
+    total = jax.tree.map(jnp.add, total, run(inputs, zeros))
+  k = len(batches)
+  return jax.tree_util.tree_map_with_path(
+    lambda p, old, t, m: t / (k * (1.0 - m)) if _is_running_stat(p) else old,
+    cols,
+    total,
+    momentum,
+  )

@@ -29,8 +29,9 @@ import ml_collections
 import numpy as np
 
 from gan_jax import augment, losses, sampling
-from gan_jax.games.base import Game, Phase, PhaseContext, default_preview
+from gan_jax.games.base import Game, Phase, PhaseContext, default_preview, standing_statistics
 from gan_jax.metrics import mixtures
+from gan_jax.models import blocks
 
 # R1 / R2 are weighted by gamma / 2 (Mescheder et al. 2018, eq. 9-10).
 _HALF_WEIGHT = ("r1", "r2")
@@ -60,6 +61,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"model.pack={pack} must be >= 1 and divide data.batch_size")
   if pack > 1 and config.model.get("conditional", False):
     raise ValueError("model.pack > 1 packs samples of different classes: unconditional only.")
+  for name in ("g_ortho", "d_ortho"):
+    if config.loss.get(name, 0.0) < 0:
+      raise ValueError(f"loss.{name} must be >= 0; got {config.loss.get(name)}")
+  if config.game.get("standing_stats", 0) < 0:
+    raise ValueError(f"game.standing_stats must be >= 0; got {config.game.standing_stats}")
+  for t in config.eval.get("truncation", ()):
+    if not t > 0:
+      raise ValueError(f"eval.truncation thresholds must be > 0; got {t}")
   if config.loss.penalty != "none" and config.model.get("d_norm", "none") == "batch":
     raise ValueError(
       f"loss.penalty={config.loss.penalty!r} needs per-sample gradients of D, which "
@@ -83,6 +92,19 @@ def pack_samples(x: jax.Array, m: int) -> jax.Array:
   return x.reshape(b // m, *rest[:-1], m * rest[-1])
 
 
+def _ortho_filter(path: tuple[str, ...], leaf) -> bool:
+  """BigGAN's orthogonal regularisation: every weight matrix and kernel but G's shared
+  class embedding (BigGAN-PyTorch ``utils.ortho`` with ``blacklist=G.shared``)."""
+  return leaf.ndim >= 2 and "shared" not in path
+
+
+def ortho_penalty(params, weight: float):
+  """``weight * sum_W ||W^T W * (1 - I)||_F^2`` over ``params`` (Brock et al. 2019, eq. 3)."""
+  if not weight:
+    return jnp.zeros((), jnp.float32)
+  return blocks.orthogonal_regularization(params, weight, _ortho_filter)
+
+
 def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game:
   """The classic game of ``config.loss`` over networks ``g`` and ``d``.
 
@@ -102,6 +124,8 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
   g_needs_real = config.loss.name == "relativistic_average"
   z_dim, z_dist = config.model.z_dim, config.model.z_dist
   pack = config.model.get("pack", 1)
+  g_ortho, d_ortho = config.loss.get("g_ortho", 0.0), config.loss.get("d_ortho", 0.0)
+  standing = config.game.get("standing_stats", 0)
   aug_cfg = config.get("augment", {})
   policy = aug_cfg.get("policy", "") if aug_cfg.get("name", "none") == "diffaugment" else ""
 
@@ -139,6 +163,8 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     key_pen = ctx.device_key(ctx.fold("pen"))
     if penalty == "gradient_penalty":
       pen = losses.gradient_penalty(d_fn, real, fake, key_pen)
+    elif penalty == "dragan":
+      pen = losses.dragan_penalty(d_fn, real, key_pen)
     elif penalty == "r1":
       pen = losses.r1_penalty(d_fn, real)
     elif penalty == "r2":
@@ -151,7 +177,11 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
       "d_real": jnp.mean(real_logits),
       "d_fake": jnp.mean(fake_logits),
     }
-    return adv + pen_weight * pen, metrics
+    loss = adv + pen_weight * pen
+    if d_ortho:
+      metrics["d_ortho"] = ortho_penalty(ctx.params["d"], 1.0)
+      loss = loss + d_ortho * metrics["d_ortho"]
+    return loss, metrics
 
   def g_loss(ctx: PhaseContext):
     real, labels = ctx.batch["image"], labels_of(ctx)
@@ -164,7 +194,11 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     else:
       real_logits = jnp.zeros_like(fake_logits)
     loss = gan_loss.g_loss(real_logits, fake_logits)
-    return loss, {"g_loss": loss}
+    metrics = {"g_loss": loss}
+    if g_ortho:
+      metrics["g_ortho"] = ortho_penalty(ctx.params["g"], 1.0)
+      loss = loss + g_ortho * metrics["g_ortho"]
+    return loss, metrics
 
   post_update = (lambda name, p: losses.clip_weights(p, clip)) if clip > 0 else None
   phases = (
@@ -172,7 +206,20 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     Phase("g", ("g",), g_loss),
   )
 
+  def standing_batches():
+    """BigGAN's standing statistics: fixed batches of fresh codes (and uniform classes)."""
+    key = jax.random.key(config.seed)
+    out = []
+    for k in range(standing):
+      k_z, k_y = jax.random.split(jax.random.fold_in(key, k))
+      z = draw_z(k_z, config.data.batch_size)
+      y = jax.random.randint(k_y, (z.shape[0],), 0, num_classes) if num_classes else None
+      out.append((z, y))
+    return out
+
   def generate(nets, z, labels=None):
+    if standing and nets.collections("g"):
+      nets = nets.with_collections("g", standing_statistics(nets, "g", standing_batches()))
     return nets("g", z, labels)
 
   def draw_generate(key, n):
@@ -218,24 +265,36 @@ def _write_samples(sample, key, out_dir, tag, config, spec, num_classes, rows, c
       sampling.save_image(paths["grid"], sampling.scatter_plot(pts, _mixture_means(config)))
     return paths
 
-  def save_grid(name, z, ncol):
+  def save_grid(name, z, ncol, labels=None):
     n = z.shape[0]
-    labels = (np.arange(n, dtype=np.int32) % num_classes) if num_classes else None
+    if num_classes and labels is None:
+      labels = np.arange(n, dtype=np.int32) % num_classes
     grid = sampling.make_grid(sample("generate", None, n, inputs=(np.asarray(z), labels)), ncol)
     path = os.path.join(out_dir, f"{name}_{tag}.png")
     if jax.process_index() == 0:
       sampling.save_image(path, grid, max(1, 512 // grid.shape[1]))
     return path
 
-  z = sampling.sample_z(k_grid, rows * cols, z_dim, dist)
-  paths["grid"] = save_grid("sample_grid", z, cols)
+  if num_classes:  # one row per class
+    z = sampling.sample_z(k_grid, num_classes * cols, z_dim, dist)
+    labels = np.repeat(np.arange(num_classes, dtype=np.int32), cols)
+    paths["grid"] = save_grid("sample_grid", z, cols, labels)
+  else:
+    paths["grid"] = save_grid(
+      "sample_grid", sampling.sample_z(k_grid, rows * cols, z_dim, dist), cols
+    )
   paths["interpolation"] = save_grid(
     "interpolation", sampling.interpolation_latents(k_interp, rows, cols, z_dim), cols
   )
   z = sampling.sample_z(k_trunc, cols, z_dim, dist)
-  paths["truncation"] = save_grid(
-    "truncation", jnp.concatenate([sampling.truncate(z, psi) for psi in psis]), cols
-  )
+  thresholds = tuple(config.eval.get("truncation", ()))
+  if thresholds:  # BigGAN's truncation: one row per threshold, the last untruncated
+    k_redraw = jax.random.fold_in(k_trunc, 1)
+    zs = [sampling.truncate_resample(k_redraw, z, t) for t in thresholds] + [z]
+  else:  # StyleGAN's psi: rows pulled towards the mean code
+    zs = [sampling.truncate(z, psi) for psi in psis]
+  labels = np.tile(np.arange(cols, dtype=np.int32) % num_classes, len(zs)) if num_classes else None
+  paths["truncation"] = save_grid("truncation", jnp.concatenate(zs), cols, labels)
   return paths
 
 

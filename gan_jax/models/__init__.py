@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.games.base import Network
-from gan_jax.models import translation
+from gan_jax.models import resnet_gan, translation
 from gan_jax.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -146,6 +146,67 @@ def _cyclegan_tiny(c: ml_collections.ConfigDict) -> None:
   c.model.n_layers = 1
 
 
+def _square_side(name: str, shape) -> int:
+  if len(shape) != 3 or shape[0] != shape[1]:
+    raise ValueError(f"model {name!r} needs square images; the data gives {tuple(shape)}.")
+  return shape[0]
+
+
+def _sngan(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  """SN-GAN's ResNets (Miyato et al. 2018): Glorot init, G without spectral norm,
+  categorical conditional BatchNorm in G and a projection D when conditional."""
+  del input_shape
+  side = _square_side("sngan", shape)
+  g_arch, d_arch = resnet_gan.sngan_arch(
+    side, cfg.get("g_width", 0) or None, cfg.get("d_width", 0) or None
+  )
+  inits = dict(kernel_init="glorot", block_init="glorot_relu", sc_init="glorot")
+  dtype = compute_dtype(cfg.dtype)
+  g = resnet_gan.ResNetGenerator(
+    g_arch, shape[-1], num_classes, "categorical", spectral_norm=False, axis_name=axis_name,
+    dtype=dtype, **inits,
+  )  # fmt: skip
+  d = resnet_gan.ResNetDiscriminator(d_arch, num_classes, wide=False, dtype=dtype, **inits)
+  return _players(cfg, g, d, shape, num_classes)
+
+
+def _sngan_tiny(c: ml_collections.ConfigDict) -> None:
+  c.data.resolution = 16
+  c.model.g_width = 16
+  c.model.d_width = 16
+  c.model.z_dim = 8
+
+
+def _biggan(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  """BigGAN (Brock et al. 2019): spectral norm in G and D, shared class embedding and
+  hierarchical latents as configured, self-attention at ``model.attention`` px."""
+  del input_shape
+  side = _square_side("biggan", shape)
+  width = cfg.get("width", 64)
+  g_arch, d_arch = resnet_gan.biggan_arch(
+    side, cfg.get("g_width", width), cfg.get("d_width", width), cfg.get("attention", 0)
+  )
+  init, dtype = cfg.get("init", "ortho"), compute_dtype(cfg.dtype)
+  g = resnet_gan.ResNetGenerator(
+    g_arch, shape[-1], num_classes, cfg.get("cond", "shared"), cfg.get("shared_dim", 0),
+    cfg.get("hier", False), True, init, init, init, axis_name, dtype,
+  )  # fmt: skip
+  d = resnet_gan.ResNetDiscriminator(
+    d_arch, num_classes, cfg.get("d_wide", True), True, init, init, init, dtype
+  )
+  return _players(cfg, g, d, shape, num_classes)
+
+
+def _biggan_tiny(c: ml_collections.ConfigDict) -> None:
+  c.data.resolution = 16
+  c.model.width = 4
+  c.model.g_width = 4
+  c.model.d_width = 4
+  c.model.z_dim = 12
+  c.model.shared_dim = 8
+  c.model.attention = 8
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelFamily:
   """A model family: ``build(model_cfg, sample_shape, num_classes, axis_name,
@@ -161,6 +222,8 @@ MODELS: dict[str, ModelFamily] = {
   "dcgan": ModelFamily(_dcgan, _dcgan_tiny),
   "pix2pix": ModelFamily(_pix2pix, _pix2pix_tiny),
   "cyclegan": ModelFamily(_cyclegan, _cyclegan_tiny),
+  "sngan": ModelFamily(_sngan, _sngan_tiny),
+  "biggan": ModelFamily(_biggan, _biggan_tiny),
 }
 
 

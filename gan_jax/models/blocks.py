@@ -75,6 +75,8 @@ _INITS = {
   "ortho": nn.initializers.orthogonal(),
   "N02": nn.initializers.normal(0.02),
   "glorot": nn.initializers.glorot_uniform(),
+  # Glorot uniform with gain sqrt(2) (variance x 2): the SN-GAN code's block convolutions.
+  "glorot_relu": nn.initializers.variance_scaling(2.0, "fan_avg", "uniform"),
   "xavier": nn.initializers.glorot_uniform(),
 }
 
@@ -86,7 +88,8 @@ def weight_init(init: str | Initializer) -> Initializer:
     init: ``"ortho"`` (orthogonal columns of the ``[fan_in, out]`` matrix: PyTorch's
       ``orthogonal_`` on the ``[out, fan_in]`` weight, BigGAN's default), ``"N02"``
       (N(0, 0.02), DCGAN/BigGAN option), ``"glorot"`` or ``"xavier"`` (Glorot uniform,
-      the SN-GAN projection code's choice), or an initialiser.
+      the SN-GAN projection code's choice), ``"glorot_relu"`` (Glorot uniform with gain
+      sqrt(2), that code's residual-block convolutions), or an initialiser.
 
   Returns:
     A flax initialiser ``(key, shape, dtype) -> array``.
