@@ -82,6 +82,16 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.max_width = 1024
   c.model.d_norm = "batch"  # batch | layer | none
   c.model.hidden = (256, 256)  # mlp only
+  # mlp: G BatchNorm (none | batch), D layers (dense | maxout: PacGAN's LinearMaxout with
+  # maxout_pieces pieces, d_hidden units; () = hidden), kernel init (default | N02).
+  c.model.g_norm = "none"
+  c.model.d_layer = "dense"
+  c.model.d_hidden = ()
+  c.model.maxout_pieces = 5
+  c.model.mlp_init = "default"
+  # dcgan / mlp D: a minibatch layer before the logit against mode collapse: none |
+  # stddev (Karras et al. 2018) | discrimination (Salimans et al. 2016).
+  c.model.d_minibatch = "none"
   c.model.conditional = False  # class-conditional G and projection D when labels exist
   c.model.pack = 1  # PacGAN: D judges packs of this many samples (classic game)
   # pix2pix: U-Net G (num_downs 0: log2 of the side) and PatchGAN / PixelGAN D.

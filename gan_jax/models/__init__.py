@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.games.base import Network
-from gan_jax.models import resnet_gan, translation
+from gan_jax.models import blocks, resnet_gan, translation
 from gan_jax.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
-from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+from gan_jax.models.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
@@ -40,13 +40,36 @@ def _players(cfg, g: nn.Module, d: nn.Module, shape, num_classes) -> dict[str, N
   return {"g": Network(g, g_in, role="g"), "d": Network(d, d_in, role="d")}
 
 
+MLP_INITS = {"default": None, "N02": nn.initializers.normal(0.02)}
+MLP_D_LAYERS = ("dense", "maxout")
+
+
 def _mlp(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  """MLP players: ``model.hidden`` widths; ``model.g_norm`` none | batch;
+  ``model.d_layer`` dense (LeakyReLU) | maxout (PacGAN's LinearMaxout of
+  ``model.maxout_pieces``, ``model.d_hidden`` units, default ``hidden``);
+  ``model.mlp_init`` default (flax's) | N02."""
   del axis_name, input_shape
   dtype = compute_dtype(cfg.dtype)
   hidden = tuple(cfg.get("hidden", (256, 256)))
   act = "linear" if len(shape) == 1 else "tanh"
-  g = MLPGenerator(tuple(shape), hidden, num_classes, act, dtype)
-  d = MLPDiscriminator(hidden, num_classes, dtype)
+  init_name, layer = cfg.get("mlp_init", "default"), cfg.get("d_layer", "dense")
+  g_norm = cfg.get("g_norm", "none")
+  if init_name not in MLP_INITS or layer not in MLP_D_LAYERS or g_norm not in ("none", "batch"):
+    raise ValueError(
+      f"model.mlp_init {init_name!r} / d_layer {layer!r} / g_norm {g_norm!r}: valid are "
+      f"{list(MLP_INITS)} / {list(MLP_D_LAYERS)} / ['none', 'batch']"
+    )
+  init, minibatch = MLP_INITS[init_name], cfg.get("d_minibatch", "none")
+  blocks.check_minibatch(minibatch)
+  g = MLPGenerator(tuple(shape), hidden, num_classes, act, g_norm == "batch", init, dtype)
+  d_hidden = tuple(cfg.get("d_hidden", ()) or hidden)
+  if layer == "maxout":
+    d = MaxoutDiscriminator(
+      d_hidden, cfg.get("maxout_pieces", 5), num_classes, init, dtype, minibatch
+    )
+  else:
+    d = MLPDiscriminator(d_hidden, num_classes, dtype, init, minibatch)
   return _players(cfg, g, d, shape, num_classes)
 
 
@@ -76,6 +99,7 @@ def _dcgan(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=N
     num_classes,
     axis_name,
     dtype,
+    cfg.get("d_minibatch", "none"),
   )
   return _players(cfg, g, d, shape, num_classes)
 

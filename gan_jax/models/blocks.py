@@ -707,6 +707,34 @@ class MinibatchDiscrimination(nn.Module):
     return jnp.concatenate([f, o.astype(self.dtype)], axis=-1)
 
 
+MINIBATCH_LAYERS = ("none", "stddev", "discrimination")
+
+
+def check_minibatch(name: str) -> None:
+  if name not in MINIBATCH_LAYERS:
+    raise ValueError(f"Unknown minibatch layer {name!r}; valid: {list(MINIBATCH_LAYERS)}")
+
+
+def apply_minibatch(name: str, h: Array, dtype: Any = jnp.float32) -> Array:
+  """A discriminator's minibatch layer on its last features, by name.
+
+  ``none``: ``h`` as it is. ``stddev``: ``minibatch_stddev`` (groups of 4, one
+  feature map) on ``[N, H, W, C]`` features, or on ``[N, C]`` taken as 1x1 maps.
+  ``discrimination``: ``MinibatchDiscrimination`` (100 kernels of 5 dimensions) on the
+  flattened features. Call it inside a compact module (the discrimination layer has
+  parameters). Returns the features with the statistics appended (flattened for
+  ``discrimination``).
+  """
+  check_minibatch(name)
+  if name == "stddev":
+    flat = h.ndim == 2
+    y = minibatch_stddev(h[:, None, None, :] if flat else h)
+    return y[:, 0, 0, :] if flat else y
+  if name == "discrimination":
+    return MinibatchDiscrimination(dtype=dtype)(h)
+  return h
+
+
 def _default_filter(path: tuple[str, ...], x: Array) -> bool:
   return x.ndim >= 2 and path[-1] != "embedding"
 

@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.models import blocks
 from gan_jax.models.layers import ConvTranspose
 
 RESOLUTIONS = (8, 16, 32, 64, 128)
@@ -105,6 +106,8 @@ class DCGANDiscriminator(nn.Module):
     num_classes: 0 for unconditional, else the number of classes (projection head).
     axis_name: pmap axis over which BatchNorm statistics are averaged, if any.
     dtype: compute dtype; parameters stay float32.
+    minibatch: ``none`` | ``stddev`` (on the last 4x4 maps) | ``discrimination`` (on the
+      flattened features), before the logit (``blocks.apply_minibatch``).
   """
 
   resolution: int
@@ -114,11 +117,13 @@ class DCGANDiscriminator(nn.Module):
   num_classes: int = 0
   axis_name: str | None = None
   dtype: Any = jnp.float32
+  minibatch: str = "none"
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True):
     if self.norm not in D_NORMS:
       raise ValueError(f"Unknown discriminator norm {self.norm!r}; valid: {list(D_NORMS)}")
+    blocks.check_minibatch(self.minibatch)
     n = _num_stages(self.resolution)
     h = x.astype(self.dtype)
     for i in range(n):
@@ -137,7 +142,11 @@ class DCGANDiscriminator(nn.Module):
       elif i > 0 and self.norm == "layer":
         h = nn.LayerNorm(reduction_axes=(-3, -2, -1), dtype=self.dtype)(h)
       h = nn.leaky_relu(h, 0.2)
-    h = h.reshape((x.shape[0], -1))  # [batch, 4 * 4 * ch]
+    if self.minibatch == "stddev":  # a feature map of the batch's spread (ProGAN)
+      h = blocks.apply_minibatch("stddev", h, self.dtype)
+    h = h.reshape((x.shape[0], -1))  # [batch, 4 * 4 * ch (+ 16)]
+    if self.minibatch == "discrimination":  # closeness to the batch (Salimans et al.)
+      h = blocks.apply_minibatch("discrimination", h, self.dtype)
     logits = nn.Dense(1, kernel_init=_init, dtype=self.dtype)(h)[:, 0]
     if self.num_classes > 0:
       if labels is None:
