@@ -62,7 +62,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.eval_folder_b = ""
 
   c.game = ml_collections.ConfigDict()
-  c.game.name = "gan"  # the objective over named networks (gan_jax/games/)
+  c.game.name = "gan"  # gan | pix2pix | cyclegan | unrolled (gan_jax/games/)
   c.game.n_critic = 1  # discriminator updates per generator update
   c.game.l1_weight = 100.0  # pix2pix: lambda of the L1 term
   c.game.adv_weight = 1.0  # pix2pix: weight of the adversarial term (0: L1 only)
@@ -72,6 +72,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   # Sampling and evaluation recompute G's BatchNorm statistics over this many batches of
   # data.batch_size fresh samples (BigGAN's standing statistics; 0: the running ones).
   c.game.standing_stats = 0
+  c.game.unroll_steps = 5  # unrolled: look-ahead updates of D in G's loss
+  c.game.unroll_first_order = False  # unrolled: hold the unrolled D constant in G's gradient
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"  # dcgan | mlp | pix2pix | cyclegan | sngan | biggan
@@ -88,7 +90,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.d_layer = "dense"
   c.model.d_hidden = ()
   c.model.maxout_pieces = 5
-  c.model.mlp_init = "default"
+  c.model.mlp_init = "default"  # default | N02 | ortho_1.4
+  c.model.mlp_activation = ""  # relu | leaky_relu | tanh ("": ReLU in G, LeakyReLU in D)
   # dcgan / mlp D: a minibatch layer before the logit against mode collapse: none |
   # stddev (Karras et al. 2018) | discrimination (Salimans et al. 2016).
   c.model.d_minibatch = "none"

@@ -183,6 +183,12 @@ def make_train_step(
     """One update of the phase's networks; returns (state, metrics, ok)."""
     trainable = {n: state.params[n] for n in phase.trains}
 
+    def optimizer_step(n, grads_n, params_n, opt_state_n):
+      updates, new_opt_state = state.tx[n].update(grads_n, opt_state_n, params_n)
+      factor = cfg.lr_factor[n](state.step)
+      updates = jax.tree.map(lambda u, f=factor: u * f.astype(u.dtype), updates)
+      return optax.apply_updates(params_n, updates), new_opt_state
+
     def value_fn(tp):
       ctx = PhaseContext(
         networks,
@@ -195,6 +201,8 @@ def make_train_step(
         state.step,
         cfg.axis_name,
         step_key,
+        state.opt_state,
+        optimizer_step,
       )
       value, metrics = phase.loss(ctx)
       return value, (metrics, ctx.updated_collections, ctx.updated_extra)
@@ -204,11 +212,7 @@ def make_train_step(
     metrics = dict(metrics)
     params, opt_state = dict(state.params), dict(state.opt_state)
     for n in phase.trains:
-      tx = state.tx[n]
-      updates, opt_state[n] = tx.update(grads[n], state.opt_state[n], state.params[n])
-      factor = cfg.lr_factor[n](state.step)
-      updates = jax.tree.map(lambda u, f=factor: u * f.astype(u.dtype), updates)
-      params[n] = optax.apply_updates(state.params[n], updates)
+      params[n], opt_state[n] = optimizer_step(n, grads[n], state.params[n], state.opt_state[n])
       if phase.post_update is not None:
         params[n] = phase.post_update(n, params[n])
       suffix = "" if len(phase.trains) == 1 else f"_{n}"

@@ -67,7 +67,7 @@ def test_biggan_tables_and_shapes(side, g_blocks, d_blocks):
 
 
 def test_sngan_cifar_sizes():
-  """SN-GAN's CIFAR-10 ResNets (Miyato et al. 2018, Table 4): G 4,276,739 parameters
+  """SN-GAN's CIFAR-10 ResNets (Miyato et al. 2018, Appendix B): G 4,276,739 parameters
   unconditional (z 128 -> 4x4x256, three up-blocks of 256), D 1,053,825 (blocks of 128,
   linear head with bias); the projection cGAN adds 10 x 2 x 256 x 3 gains and biases to G
   and a 10 x 128 embedding to D."""
@@ -90,7 +90,7 @@ def test_family_configs_validate_and_build(exp):
   classes = 10 if cfg.model.conditional else 0
   counts = _counts(cfg.model, shape, classes)
   assert counts["g"] > 0 and counts["d"] > 0
-  if exp is sngan_stl10:  # the paper's STL-10 ResNets (Table 4) at 48 px
+  if exp is sngan_stl10:  # the paper's STL-10 ResNets at 48 px
     assert counts == {"g": 4_878_083, "d": 10_141_441}
 
 

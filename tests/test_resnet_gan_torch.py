@@ -1,6 +1,6 @@
 """SN-GAN and BigGAN ResNets in Flax against PyTorch rebuilds of the papers' architectures.
 
-The PyTorch modules below are written from the papers' descriptions (SN-GAN's Appendix B.4
+The PyTorch modules below are written from the papers' descriptions (SN-GAN's Appendix B
 ResNets, the projection discriminator, BigGAN's Appendix B with its shared embedding,
 hierarchical latents and SAGAN attention), independently of ``gan_jax.models.resnet_gan``:
 their sizes are spelt out here, not read from the Flax tables. The Flax networks come from
@@ -314,22 +314,22 @@ class TorchDiscriminator(tnn.Module):
 
 def _torch_net(name, role, num_classes, resolution=32):
   """The reference at the tiny sizes of ``SIZES`` (3 channels), float64."""
-  if resolution == 48:  # SN-GAN's STL-10 nets (Miyato et al. 2018, Table 5), 1/32 and 1/64
+  if resolution == 48:  # SN-GAN's STL-10 nets (Miyato et al. 2018, Appendix B), 1/32 and 1/64
     assert name == "sngan"
     if role == "g":
       norm = "categorical" if num_classes else "plain"
       net = TorchGenerator(8, (16, 8, 4, 2), norm, num_classes, bottom=6)
     else:
       net = TorchDiscriminator((3, 1, 2, 4, 8, 16), (True,) * 4 + (False,), False, num_classes)
-  elif name == "sngan":  # Miyato et al. 2018, Table 4 (CIFAR-10) with width 16 for 256 / 128
+  elif name == "sngan":  # Miyato et al. 2018, Appendix B (CIFAR-10) with width 16 for 256 / 128
     if role == "g":
       norm = "categorical" if num_classes else "plain"
       net = TorchGenerator(8, (16,) * 4, norm, num_classes)
     else:
       net = TorchDiscriminator((3,) + (16,) * 4, (True, True, False, False), False, num_classes)
-  elif role == "g":  # Brock et al. 2019, Table 4(a) 32 px: ch 4 * 4, attention at 16 px
+  elif role == "g":  # Brock et al. 2019, 32 px: ch 4 * 4, attention at 16 px
     net = TorchGenerator(16, (16,) * 4, "linear", num_classes, True, 8, attention=(1,))
-  else:  # Table 4(b); attention after the block whose output side is 16 (the first)
+  else:  # attention after the block whose output side is 16 (the first)
     net = TorchDiscriminator((3,) + (16,) * 4, (True, True, False, False), True, num_classes, (0,))
   return net.double()
 
@@ -565,7 +565,7 @@ def _check_discriminator(name, num_classes, seed):
 
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_sngan_generator_matches_reference(num_classes):
-  """SN-GAN's 32 px ResNet G (Miyato et al. 2018, Appendix B.4, Table 4; with labels the
+  """SN-GAN's 32 px ResNet G (Miyato et al. 2018, Appendix B; with labels the
   categorical conditional BatchNorm of Miyato & Koyama 2018): train-mode output and
   running statistics, then eval mode with the advanced statistics."""
   _check_generator("sngan", num_classes, seed=1 + num_classes)
@@ -574,7 +574,7 @@ def test_sngan_generator_matches_reference(num_classes):
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_sngan_discriminator_matches_reference(num_classes):
   """SN-GAN's spectrally normalised 32 px ResNet D (Miyato et al. 2018, Algorithm 1 and
-  Table 4; with labels the projection term of Miyato & Koyama 2018, eq. 3): eval mode from
+  Appendix B; with labels the projection term of Miyato & Koyama 2018, eq. 3): eval mode from
   the stored u, two train steps whose advanced u and sigma match torch's, and (with labels)
   the parameter gradients of the summed logits: SN's gradient flows through W only, u and v
   held constant (Miyato et al. 2018, Section 2.2 and Algorithm 1)."""
@@ -632,8 +632,8 @@ def test_biggan_discriminator_matches_reference():
 @pytest.mark.parametrize("name,resolution", [("sngan", 32), ("sngan", 48), ("biggan", 32)])
 def test_parameter_counts_match_reference(name, resolution, num_classes):
   """Trainable parameters of both Flax networks (``resnet_gan.param_count``) equal the
-  torch references' (Miyato et al. 2018, Tables 4-5; Miyato & Koyama 2018; Brock et al.
-  2019, Table 4; Zhang et al. 2019): torch BatchNorm gains and biases count, conditional
+  torch references' (Miyato et al. 2018, Appendix B; Miyato & Koyama 2018; Brock et al.
+  2019, Appendix B; Zhang et al. 2019): torch BatchNorm gains and biases count, conditional
   norms have none. The 48 px nets change width inside blocks (SN-GAN's D: hidden width of
   the input), which the 32 px ones never do. Shapes only: nothing compiles."""
   for role in ("g", "d"):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import ml_collections
 
-from gan_jax.games import cyclegan, gan, pix2pix
+from gan_jax.games import cyclegan, gan, pix2pix, unrolled
 from gan_jax.games.base import Game, Network, Phase, PhaseContext, Predictor
 
 __all__ = ["GAMES", "Game", "Network", "Phase", "PhaseContext", "Predictor", "get", "build_game"]
@@ -31,6 +31,7 @@ GAMES: dict[str, GameSpec] = {
   "gan": GameSpec(gan.make_game, gan.check_config, gan.tiny),
   "pix2pix": GameSpec(pix2pix.make_game, pix2pix.check_config, pix2pix.tiny),
   "cyclegan": GameSpec(cyclegan.make_game, cyclegan.check_config, cyclegan.tiny),
+  "unrolled": GameSpec(unrolled.make_game, unrolled.check_config, unrolled.tiny),
 }
 
 

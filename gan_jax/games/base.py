@@ -198,9 +198,13 @@ class PhaseContext:
     step: Array,
     axis_name: str | None,
     step_key: Array | None = None,
+    opt_state: Mapping[str, Any] | None = None,
+    optimizer_step: Callable[..., tuple[Any, Any]] | None = None,
   ):
     self.networks = networks
     self.params = params
+    self.opt_state = dict(opt_state or {})
+    self._optimizer_step = optimizer_step
     self.consts = consts
     self.extra = dict(extra)
     self.batch = batch
@@ -246,6 +250,15 @@ class PhaseContext:
         self.updated_collections[name] = dict(new)
       return out
     return net.module.apply({"params": p, **cols}, *inputs, **kw)
+
+  def optimizer_step(self, name: str, grads: Any, params: Any, opt_state: Any):
+    """``(params, opt_state)`` after one update of network ``name``'s optimizer (with its
+    learning-rate schedule at this step) from ``params`` / ``opt_state`` by ``grads``: the
+    update the step applies, as a differentiable function (e.g. to unroll an opponent's
+    updates). The phase's ``post_update`` is not applied."""
+    if self._optimizer_step is None:
+      raise ValueError("This context has no optimizers (a loss outside the train step).")
+    return self._optimizer_step(name, grads, params, opt_state)
 
   def set_extra(self, name: str, value: Any) -> None:
     """Replaces the game's extra state ``name`` (kept when the update is)."""
@@ -356,7 +369,8 @@ def standing_statistics(
     The network's collections with the standing statistics.
 
   References:
-    Brock et al. 2019, Appendix C / BigGAN-PyTorch ``utils.accumulate_standing_stats``.
+    Brock et al. 2019 (BigGAN; sampling with standing statistics) and BigGAN-PyTorch's
+    ``utils.accumulate_standing_stats``.
   """
   cols = nets.collections(name)
 

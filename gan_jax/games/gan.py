@@ -12,11 +12,21 @@ reads D's logits on real data. The EMA of G is what samples and evaluations use.
 With ``model.pack = m`` > 1 D judges packs of m samples (PacGAN): m independent real
 samples, or the outputs of m independent codes, concatenated on their last axis.
 
+BigGAN's additions: ``loss.g_ortho`` / ``loss.d_ortho`` add the orthogonal
+regularisation of the player's weights to its loss; ``game.standing_stats = K`` makes
+sampling and evaluation use G's BatchNorm statistics averaged over K fixed batches of
+fresh codes under the sampled (EMA) weights; ``eval.truncation`` thresholds give the
+truncation rows of ``--mode=sample``. ``loss.penalty = "dragan"`` is DRAGAN's penalty.
+
 References:
   Goodfellow et al. 2014, "Generative Adversarial Nets", Algorithm 1 (k D steps, then one
   G step).
   Lin et al. 2018, "PacGAN: The power of two samples in generative adversarial
   networks", Section 3 (packing).
+  Brock et al. 2019, "Large Scale GAN Training for High Fidelity Natural Image
+  Synthesis", Section 3.1 (truncation, orthogonal regularisation); standing statistics
+  as BigGAN-PyTorch's ``utils.accumulate_standing_stats``.
+  Kodali et al. 2017, "On Convergence and Stability of GANs", Section 4 (DRAGAN).
 """
 
 from __future__ import annotations

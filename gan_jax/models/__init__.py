@@ -40,7 +40,11 @@ def _players(cfg, g: nn.Module, d: nn.Module, shape, num_classes) -> dict[str, N
   return {"g": Network(g, g_in, role="g"), "d": Network(d, d_in, role="d")}
 
 
-MLP_INITS = {"default": None, "N02": nn.initializers.normal(0.02)}
+MLP_INITS = {
+  "default": None,
+  "N02": nn.initializers.normal(0.02),
+  "ortho_1.4": nn.initializers.orthogonal(1.4),  # the unrolled GAN notebook's
+}
 MLP_D_LAYERS = ("dense", "maxout")
 
 
@@ -48,7 +52,8 @@ def _mlp(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=Non
   """MLP players: ``model.hidden`` widths; ``model.g_norm`` none | batch;
   ``model.d_layer`` dense (LeakyReLU) | maxout (PacGAN's LinearMaxout of
   ``model.maxout_pieces``, ``model.d_hidden`` units, default ``hidden``);
-  ``model.mlp_init`` default (flax's) | N02."""
+  ``model.mlp_init`` default (flax's) | N02 | ortho_1.4; ``model.mlp_activation`` of
+  the hidden layers of both (``""``: ReLU in G, LeakyReLU 0.2 in a dense D)."""
   del axis_name, input_shape
   dtype = compute_dtype(cfg.dtype)
   hidden = tuple(cfg.get("hidden", (256, 256)))
@@ -62,14 +67,16 @@ def _mlp(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=Non
     )
   init, minibatch = MLP_INITS[init_name], cfg.get("d_minibatch", "none")
   blocks.check_minibatch(minibatch)
-  g = MLPGenerator(tuple(shape), hidden, num_classes, act, g_norm == "batch", init, dtype)
+  acts = cfg.get("mlp_activation", "") or None
+  g_kw = {"activation": acts} if acts else {}
+  g = MLPGenerator(tuple(shape), hidden, num_classes, act, g_norm == "batch", init, dtype, **g_kw)
   d_hidden = tuple(cfg.get("d_hidden", ()) or hidden)
   if layer == "maxout":
     d = MaxoutDiscriminator(
       d_hidden, cfg.get("maxout_pieces", 5), num_classes, init, dtype, minibatch
     )
   else:
-    d = MLPDiscriminator(d_hidden, num_classes, dtype, init, minibatch)
+    d = MLPDiscriminator(d_hidden, num_classes, dtype, init, minibatch, **g_kw)
   return _players(cfg, g, d, shape, num_classes)
 
 

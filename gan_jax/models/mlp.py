@@ -35,6 +35,16 @@ def _with_labels(h: jax.Array, labels: jax.Array | None, num_classes: int, dtype
   return jnp.concatenate([h, jax.nn.one_hot(labels, num_classes, dtype=dtype)], axis=-1)
 
 
+ACTIVATIONS = ("relu", "leaky_relu", "tanh")
+
+
+def _activation(name: str, default):
+  """The hidden layers' nonlinearity: ``relu``, ``leaky_relu`` (slope 0.2), ``tanh``."""
+  if name not in ACTIVATIONS:
+    raise ValueError(f"Unknown MLP activation {name!r}; valid: {list(ACTIVATIONS)}")
+  return {"relu": nn.relu, "leaky_relu": default, "tanh": jnp.tanh}[name]
+
+
 class MLPGenerator(nn.Module):
   """Maps ``z [batch, z_dim]`` to samples ``[batch, *output_shape]``.
 
@@ -46,6 +56,7 @@ class MLPGenerator(nn.Module):
     batch_norm: BatchNorm before each hidden ReLU (PacGAN's G).
     kernel_init: initialiser of every kernel (None: flax's default).
     dtype: compute dtype; parameters stay float32.
+    activation: ``relu`` | ``leaky_relu`` | ``tanh`` after each hidden layer.
   """
 
   output_shape: Sequence[int]
@@ -55,10 +66,12 @@ class MLPGenerator(nn.Module):
   batch_norm: bool = False
   kernel_init: Any = None
   dtype: Any = jnp.float32
+  activation: str = "relu"
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True):
     init = {} if self.kernel_init is None else {"kernel_init": self.kernel_init}
+    act = _activation(self.activation, nn.relu)
     h = _with_labels(z.astype(self.dtype), labels, self.num_classes, self.dtype)
     for width in self.hidden:
       h = nn.Dense(width, dtype=self.dtype, **init)(h)
@@ -66,7 +79,7 @@ class MLPGenerator(nn.Module):
         h = nn.BatchNorm(
           use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype
         )(h)
-      h = nn.relu(h)
+      h = act(h)
     h = nn.Dense(math.prod(self.output_shape), dtype=self.dtype, **init)(h)
     if self.output_activation == "tanh":
       h = jnp.tanh(h)
@@ -83,6 +96,7 @@ class MLPDiscriminator(nn.Module):
     kernel_init: initialiser of every kernel (None: flax's default).
     minibatch: ``none`` | ``stddev`` | ``discrimination`` before the logit
       (``blocks.apply_minibatch``).
+    activation: ``leaky_relu`` (slope 0.2) | ``relu`` | ``tanh`` after each hidden layer.
   """
 
   hidden: Sequence[int] = (256, 256)
@@ -90,15 +104,17 @@ class MLPDiscriminator(nn.Module):
   dtype: Any = jnp.float32
   kernel_init: Any = None
   minibatch: str = "none"
+  activation: str = "leaky_relu"
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True):
     del train
     init = {} if self.kernel_init is None else {"kernel_init": self.kernel_init}
+    act = _activation(self.activation, lambda h: nn.leaky_relu(h, 0.2))
     h = x.reshape((x.shape[0], -1)).astype(self.dtype)
     h = _with_labels(h, labels, self.num_classes, self.dtype)
     for width in self.hidden:
-      h = nn.leaky_relu(nn.Dense(width, dtype=self.dtype, **init)(h), 0.2)
+      h = act(nn.Dense(width, dtype=self.dtype, **init)(h))
     h = blocks.apply_minibatch(self.minibatch, h, self.dtype)
     return nn.Dense(1, dtype=self.dtype, **init)(h)[:, 0].astype(jnp.float32)
 

@@ -22,12 +22,12 @@ the reference does it: everywhere in D, and in BigGAN's G except its class embed
 
 References:
   Miyato et al. 2018, "Spectral Normalization for Generative Adversarial Networks",
-  Appendix B.4 (ResNet architectures for CIFAR-10 and STL-10).
-  Miyato & Koyama 2018, "cGANs with Projection Discriminator", eq. 3 and Figure 14
-  (conditional BatchNorm in G, projection in D).
+  Appendix B (the ResNet architectures for CIFAR-10 and STL-10).
+  Miyato & Koyama 2018, "cGANs with Projection Discriminator", eq. 3 (the
+  projection; conditional BatchNorm in G).
   Zhang et al. 2019, "Self-Attention Generative Adversarial Networks" (attention block).
   Brock et al. 2019, "Large Scale GAN Training for High Fidelity Natural Image Synthesis",
-  Section 3, Appendix B (Tables 4-6: shared embedding, hierarchical latents, widths).
+  Section 3 and Appendix B (shared embedding, hierarchical latents, widths).
   Gulrajani et al. 2017, Appendix F (the "optimised" first D block).
 """
 
@@ -84,7 +84,7 @@ class DArch:
 
 
 def sngan_arch(resolution: int, g_ch: int | None = None, d_ch: int | None = None):
-  """SN-GAN's ResNets (Miyato et al. 2018, Appendix B.4, Table 4).
+  """SN-GAN's ResNets (Miyato et al. 2018, Appendix B).
 
   32 px (CIFAR-10): G z -> 4x4x256, 3 up-blocks of 256; D optimised block 128, a
   down-block and two blocks of 128. 48 px (STL-10): G z -> 6x6x512, up-blocks to 256, 128,
@@ -123,7 +123,7 @@ _BIGGAN_D = {
 
 
 def biggan_arch(resolution: int, g_ch: int = 64, d_ch: int = 64, attention: int = 0):
-  """BigGAN's tables (Brock et al. 2019, Appendix B, Tables 4-5; BigGAN-PyTorch
+  """BigGAN's tables (Brock et al. 2019, Appendix B; BigGAN-PyTorch
   ``G_arch`` / ``D_arch``) at 32, 64 and 128 px for widths ``g_ch`` / ``d_ch``, with
   self-attention at side ``attention`` (0: none; BigGAN uses 64 at 128 px): after the
   block that outputs that side, in G and in D. (At 32 px the reference's D table lists
@@ -187,7 +187,7 @@ class _CondNorm(nn.Module):
 
 
 class GBlock(nn.Module):
-  """Up residual block (Miyato et al. 2018, Figure 8a; BigGAN-PyTorch ``GBlock``).
+  """Up residual block (Miyato et al. 2018, Appendix B; BigGAN-PyTorch ``GBlock``).
 
   Attributes:
     features: output channels (also the hidden width).
@@ -236,7 +236,7 @@ class GBlock(nn.Module):
 
 
 class DBlock(nn.Module):
-  """Down residual block (Miyato et al. 2018, Figure 8b; BigGAN-PyTorch ``DBlock``).
+  """Down residual block (Miyato et al. 2018, Appendix B; BigGAN-PyTorch ``DBlock``).
 
   Attributes:
     features: output channels.
