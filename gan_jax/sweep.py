@@ -5,13 +5,14 @@
         --parallel=2 --config.model.pack=2
 
 Seed ``k`` (``--first_seed`` + 0 .. N-1) trains in ``WORKDIR/seed_<k>`` with
-``config.seed = k``; ``--config.*`` overrides apply to every seed. A seed whose run is
-complete is not trained again (a run that stopped is continued: the sweep can be rerun
-after an interruption). With ``--parallel=P`` the seeds run as P processes at a time
-(``python -m gan_jax.main``), else one after another in this process. Each seed's last
-``eval.jsonl`` line enters the table: ``WORKDIR/sweep.json`` (every value, the mean, the
-standard error ``std / sqrt(n)`` with ``ddof=1``, and each seed's wall time) and
-``WORKDIR/sweep.md`` (one row per key), also printed.
+``config.seed = k``; ``--config.*`` overrides apply to every seed. Every run ends with an
+evaluation (``train.eval_every`` is made to divide ``train.num_steps`` where it does not).
+A seed whose run is complete is not trained again (a run that stopped is continued: the
+sweep can be rerun after an interruption). With ``--parallel=P`` the seeds run as P
+processes at a time (``python -m gan_jax.main``), else one after another in this process.
+Each seed's last ``eval.jsonl`` line enters the table: ``WORKDIR/sweep.json`` (every
+value, the mean, the standard error ``std / sqrt(n)`` with ``ddof=1``, and each seed's
+wall time) and ``WORKDIR/sweep.md`` (one row per key), also printed.
 """
 
 from __future__ import annotations
@@ -93,11 +94,13 @@ def markdown(table: dict[str, dict[str, Any]], title: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-def _child_argv(argv: Sequence[str], seed: int, workdir: str) -> list[str]:
-  """``python -m gan_jax.main`` with this command's ``--config`` flags, one seed."""
+def _child_argv(argv: Sequence[str], seed: int, workdir: str, eval_every: int) -> list[str]:
+  """``python -m gan_jax.main`` with this command's ``--config`` flags, one seed (and the
+  sweep's ``eval_every``, so that every run ends with an evaluation)."""
   keep = [a for a in argv[1:] if a.startswith("--config")]
   return [
-    sys.executable, "-m", "gan_jax.main", *keep, f"--config.seed={seed}", f"--workdir={workdir}"
+    sys.executable, "-m", "gan_jax.main", *keep, f"--config.seed={seed}",
+    f"--config.train.eval_every={eval_every}", f"--workdir={workdir}",
   ]  # fmt: skip
 
 
@@ -122,6 +125,11 @@ def run_sweep(config, workdir: str, seeds: Sequence[int], parallel: int = 1, arg
   """
   from gan_jax import train
 
+  config = config.copy_and_resolve_references()
+  every, steps = config.train.eval_every, config.train.num_steps
+  if not every or steps % every:  # every run must end with an evaluation
+    with config.unlocked():
+      config.train.eval_every = math.gcd(every, steps) if every else steps
   os.makedirs(workdir, exist_ok=True)
   dirs = seed_dirs(workdir, seeds)
   todo = [k for k in seeds if not _complete(dirs[k], config.train.num_steps)]
@@ -135,7 +143,8 @@ def run_sweep(config, workdir: str, seeds: Sequence[int], parallel: int = 1, arg
         k = pending.pop(0)
         os.makedirs(dirs[k], exist_ok=True)
         log = open(os.path.join(dirs[k], "sweep_run.log"), "a")
-        proc = subprocess.Popen(_child_argv(argv, k, dirs[k]), stdout=log, stderr=log)
+        child = _child_argv(argv, k, dirs[k], config.train.eval_every)
+        proc = subprocess.Popen(child, stdout=log, stderr=log)
         running[k] = (proc, time.time(), log)
       time.sleep(0.5)
       for k, (proc, start, log) in list(running.items()):
@@ -150,8 +159,7 @@ def run_sweep(config, workdir: str, seeds: Sequence[int], parallel: int = 1, arg
   else:
     for k in todo:
       cfg = config.copy_and_resolve_references()
-      with cfg.unlocked():
-        cfg.seed = k
+      cfg.seed = k
       start = time.time()
       train.train_and_evaluate(cfg, dirs[k])
       wall[k] = time.time() - start
@@ -185,9 +193,6 @@ def main(argv):
     raise app.UsageError("--seeds and --parallel must be at least 1")
   seeds = list(range(FLAGS.first_seed, FLAGS.first_seed + FLAGS.seeds))
   config = FLAGS.config
-  if not config.train.eval_every:
-    with config.unlocked():  # score every run at its end
-      config.train.eval_every = config.train.num_steps
   start = time.time()
   out, text = run_sweep(config, FLAGS.workdir, seeds, FLAGS.parallel, sys.argv)
   print(text)

@@ -25,8 +25,7 @@ def test_summarize_mean_and_standard_error():
 def test_sweep_of_two_seeds_trains_each_in_its_own_dir_and_reruns_nothing(tmp_path):
   """Two tiny ring runs, seeds 3 and 4: different results, a table of every eval key, and a
   second call that finds both runs complete and trains nothing."""
-  cfg = gan_ring.get_config("tiny")
-  cfg.train.eval_every = cfg.train.num_steps
+  cfg = gan_ring.get_config("tiny")  # eval_every 5000 > num_steps 4: made to divide it
   out, text = sweep.run_sweep(cfg, str(tmp_path), [3, 4])
   assert sorted(os.listdir(tmp_path)) == ["seed_3", "seed_4", "sweep.json", "sweep.md"]
   seeds = [json.loads(open(tmp_path / f"seed_{k}" / "config.json").read())["seed"] for k in (3, 4)]
@@ -39,3 +38,14 @@ def test_sweep_of_two_seeds_trains_each_in_its_own_dir_and_reruns_nothing(tmp_pa
   assert set(out["wall_s"]) == {"3", "4"}
   again, _ = sweep.run_sweep(cfg, str(tmp_path), [3, 4])
   assert again["wall_s"] == {} and json.dumps(again["table"]) == json.dumps(table)
+
+
+def test_parallel_runs_get_the_command_line_config_flags_and_their_seed():
+  argv = ["sweep.py", "--config=experiments/gan_grid.py:tiny", "--seeds=3", "--workdir=w",
+          "--config.model.pack=2", "--parallel=2"]  # fmt: skip
+  child = sweep._child_argv(argv, 7, "w/seed_7", 4)
+  assert child[1:3] == ["-m", "gan_jax.main"]
+  assert child[3:] == [
+    "--config=experiments/gan_grid.py:tiny", "--config.model.pack=2", "--config.seed=7",
+    "--config.train.eval_every=4", "--workdir=w/seed_7",
+  ]  # fmt: skip
