@@ -33,6 +33,7 @@ def get_config(arg=None):
   c.loss.name = "minimax"
   c.optim.g = base.optimizer("adam", 1e-3, 0.5, 0.999)
   c.optim.d = base.optimizer("adam", 1e-4, 0.5, 0.999)
+  c.optim.d.eps_root = 1e-16  # differentiable where D's gradient is 0 (see games/unrolled.py)
   c.optim.ema_decay = 0.0
   c.train.num_steps = 25_000
   c.train.steps_per_call = 50

@@ -35,14 +35,17 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   """Builds the optax optimizer of one network from its ``config.optim`` entry.
 
   Args:
-    cfg: ``name`` (adam | rmsprop | sgd), ``lr``, and ``b1``, ``b2`` for Adam.
+    cfg: ``name`` (adam | rmsprop | sgd), ``lr``, and ``b1``, ``b2`` for Adam (and an
+      optional ``eps_root``, added to the second moment inside the square root: > 0 keeps
+      the update differentiable where a gradient is 0, for games that differentiate
+      through an optimizer step).
 
   Returns:
     The transformation at the base learning rate (schedules scale its updates).
   """
   name = cfg.name
   if name == "adam":
-    return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
+    return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2, eps_root=cfg.get("eps_root", 0.0))
   if name == "rmsprop":
     return optax.rmsprop(cfg.lr)
   if name == "sgd":

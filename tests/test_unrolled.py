@@ -154,3 +154,43 @@ def test_tiny_unrolled_ring_run_trains_and_evaluates(tmp_path):
   assert int(state.step) == cfg.train.num_steps and int(state.nonfinite_count) == 0
   line = open(tmp_path / "eval.jsonl").readlines()[-1]
   assert '"modes_covered"' in line
+
+
+def test_eps_root_keeps_the_unrolled_gradient_finite_where_a_gradient_is_zero():
+  """A dead ReLU unit of D (its bias far below zero): its weights' gradients are exactly 0
+  yet depend on G's samples, so with eps_root 0 the derivative through Adam's sqrt(v) at
+  v = 0 is 0 x inf, NaN; with eps_root > 0 it is finite. The unrolled game refuses Adam
+  without it."""
+  g, d, z, real = _problem()
+  d = {**d, "b1": d["b1"].at[0].set(-100.0)}  # unit 0 never fires
+
+  def relu_d(params, x):
+    return (jax.nn.relu(x @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"])[:, 0]
+
+  def loss(params, fake):
+    return jnp.mean(jax.nn.softplus(-relu_d(params, real))) + jnp.mean(
+      jax.nn.softplus(relu_d(params, fake))
+    )
+
+  def surrogate(gg, eps_root):
+    tx = optax.adam(LR, B1, B2, EPS, eps_root=eps_root)
+
+    def step(grads, params, opt_state):
+      updates, opt_state = tx.update(grads, opt_state, params)
+      return optax.apply_updates(params, updates), opt_state
+
+    return unrolled.unrolled_generator_loss(
+      loss, lambda p, f: -loss(p, f), d, tx.init(d), _gen(gg, z), 2, step
+    )
+
+  bad = jax.grad(surrogate)(g, 0.0)
+  good = jax.grad(surrogate)(g, 1e-16)
+  assert not all(np.all(np.isfinite(x)) for x in jax.tree.leaves(bad))
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(good))
+  cfg = unrolled_ring.get_config()
+  cfg.optim.d.eps_root = 0.0
+  with pytest.raises(ValueError, match="eps_root"):
+    unrolled.check_config(cfg)
+  cfg.optim.d.eps_root, cfg.loss.clip = 1e-16, 0.01
+  with pytest.raises(ValueError, match="loss.clip"):
+    unrolled.check_config(cfg)

@@ -79,6 +79,15 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   for t in config.eval.get("truncation", ()):
     if not t > 0:
       raise ValueError(f"eval.truncation thresholds must be > 0; got {t}")
+  if config.eval.get("truncation", ()) and config.model.z_dist != "normal":
+    raise ValueError("eval.truncation truncates N(0, I) codes: needs model.z_dist='normal'.")
+  if config.model.get("d_minibatch", "none") == "stddev":
+    n = config.data.batch_size // pack
+    if n % min(4, n):
+      raise ValueError(
+        f"model.d_minibatch='stddev' groups D's batch ({n} = data.batch_size / model.pack) "
+        "by 4: it must be a multiple of 4 (or smaller than 4)."
+      )
   if config.loss.penalty != "none" and config.model.get("d_norm", "none") == "batch":
     raise ValueError(
       f"loss.penalty={config.loss.penalty!r} needs per-sample gradients of D, which "

@@ -20,6 +20,10 @@ References:
   Metz et al. 2017, "Unrolled Generative Adversarial Networks", Section 2 (eqs. 4-7:
   the surrogate loss f_K and its gradient through the unrolled optimisation, D's update
   being the first unrolling step) and Appendix (the 2-D mixture setting).
+
+D's optimizer, when Adam, needs ``optim.d.eps_root > 0`` (unless first-order): the
+derivative of ``sqrt(v)`` at ``v = 0`` is infinite, and a parameter whose gradient and
+second moment are both 0 would give NaN.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax import losses, sampling
+from gan_jax import losses, optim, sampling
 from gan_jax.games import gan
 from gan_jax.games.base import Game, Phase, PhaseContext
 
@@ -48,6 +52,23 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("The unrolled game does not augment: augment.name=none.")
   if config.model.z_dist not in sampling.Z_DISTS:
     raise ValueError(f"Unknown model.z_dist {config.model.z_dist!r}")
+  ignored = {
+    "loss.clip": config.loss.clip,
+    "loss.g_ortho": config.loss.get("g_ortho", 0.0),
+    "loss.d_ortho": config.loss.get("d_ortho", 0.0),
+    "game.n_critic - 1": config.game.n_critic - 1,
+  }
+  set_ = [k for k, v in ignored.items() if v]
+  if set_:
+    raise ValueError(f"The unrolled game has no clipping, orthogonal terms or n_critic: {set_}")
+  d_opt = optim.config_for(config.optim, "d", "d")
+  first_order = config.game.get("unroll_first_order", False)
+  if d_opt.name == "adam" and not first_order and not d_opt.get("eps_root", 0.0) > 0:
+    raise ValueError(
+      "Differentiating through Adam's sqrt(second moment) is infinite where a gradient and "
+      "its moment are 0 (dead units, unused maxout pieces): set optim.d.eps_root > 0 "
+      "(e.g. 1e-16) for the unrolled game."
+    )
 
 
 def unrolled_generator_loss(
@@ -119,20 +140,19 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
         return -d_loss(d_params, fake_)
       return adversarial.g_loss(logits(d_params, real), logits(d_params, fake_))
 
+    def d_step(grads, params, opt_state):
+      if ctx.axis_name:  # the real update's gradients are averaged over devices too
+        grads = jax.lax.pmean(grads, ctx.axis_name)
+      return ctx.optimizer_step("d", grads, params, opt_state)
+
+    # G's surrogate first, from D's state at the start of the step.
+    loss_g = unrolled_generator_loss(
+      d_loss, g_loss, ctx.params["d"], ctx.opt_state["d"], fake, steps, d_step, first_order
+    )
     # D's real update: its loss at D_0 on detached samples, D's statistics updated.
     real_logits = ctx.apply("d", real, labels)
     fake_logits = ctx.apply("d", jax.lax.stop_gradient(fake), labels)
     loss_d = adversarial.d_loss(real_logits, fake_logits)
-    loss_g = unrolled_generator_loss(
-      d_loss,
-      g_loss,
-      ctx.params["d"],
-      ctx.opt_state["d"],
-      fake,
-      steps,
-      lambda gr, p, o: ctx.optimizer_step("d", gr, p, o),
-      first_order,
-    )
     metrics = {
       "d_loss": loss_d,
       "g_loss": loss_g,

@@ -54,7 +54,7 @@ def _mlp(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=Non
   ``model.maxout_pieces``, ``model.d_hidden`` units, default ``hidden``);
   ``model.mlp_init`` default (flax's) | N02 | ortho_1.4; ``model.mlp_activation`` of
   the hidden layers of both (``""``: ReLU in G, LeakyReLU 0.2 in a dense D)."""
-  del axis_name, input_shape
+  del input_shape
   dtype = compute_dtype(cfg.dtype)
   hidden = tuple(cfg.get("hidden", (256, 256)))
   act = "linear" if len(shape) == 1 else "tanh"
@@ -67,9 +67,11 @@ def _mlp(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=Non
     )
   init, minibatch = MLP_INITS[init_name], cfg.get("d_minibatch", "none")
   blocks.check_minibatch(minibatch)
-  acts = cfg.get("mlp_activation", "") or None
-  g_kw = {"activation": acts} if acts else {}
-  g = MLPGenerator(tuple(shape), hidden, num_classes, act, g_norm == "batch", init, dtype, **g_kw)
+  acts = cfg.get("mlp_activation", "")
+  g_kw = {"activation": acts}
+  g = MLPGenerator(
+    tuple(shape), hidden, num_classes, act, g_norm == "batch", init, dtype, acts, axis_name
+  )
   d_hidden = tuple(cfg.get("d_hidden", ()) or hidden)
   if layer == "maxout":
     d = MaxoutDiscriminator(

@@ -40,9 +40,11 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 
 def _activation(name: str, default):
   """The hidden layers' nonlinearity: ``relu``, ``leaky_relu`` (slope 0.2), ``tanh``."""
-  if name not in ACTIVATIONS:
+  if name and name not in ACTIVATIONS:
     raise ValueError(f"Unknown MLP activation {name!r}; valid: {list(ACTIVATIONS)}")
-  return {"relu": nn.relu, "leaky_relu": default, "tanh": jnp.tanh}[name]
+  if not name:
+    return default
+  return {"relu": nn.relu, "leaky_relu": lambda h: nn.leaky_relu(h, 0.2), "tanh": jnp.tanh}[name]
 
 
 class MLPGenerator(nn.Module):
@@ -56,7 +58,9 @@ class MLPGenerator(nn.Module):
     batch_norm: BatchNorm before each hidden ReLU (PacGAN's G).
     kernel_init: initialiser of every kernel (None: flax's default).
     dtype: compute dtype; parameters stay float32.
-    activation: ``relu`` | ``leaky_relu`` | ``tanh`` after each hidden layer.
+    activation: ``relu`` | ``leaky_relu`` | ``tanh`` after each hidden layer (``""``:
+      ReLU).
+    axis_name: pmap axis over which BatchNorm statistics are averaged, if any.
   """
 
   output_shape: Sequence[int]
@@ -66,7 +70,8 @@ class MLPGenerator(nn.Module):
   batch_norm: bool = False
   kernel_init: Any = None
   dtype: Any = jnp.float32
-  activation: str = "relu"
+  activation: str = ""
+  axis_name: str | None = None
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True):
@@ -77,7 +82,11 @@ class MLPGenerator(nn.Module):
       h = nn.Dense(width, dtype=self.dtype, **init)(h)
       if self.batch_norm:  # momentum 0.9 / eps 1e-5: PyTorch's and TensorFlow's defaults
         h = nn.BatchNorm(
-          use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype
+          use_running_average=not train,
+          momentum=0.9,
+          epsilon=1e-5,
+          dtype=self.dtype,
+          axis_name=self.axis_name,
         )(h)
       h = act(h)
     h = nn.Dense(math.prod(self.output_shape), dtype=self.dtype, **init)(h)
@@ -96,7 +105,8 @@ class MLPDiscriminator(nn.Module):
     kernel_init: initialiser of every kernel (None: flax's default).
     minibatch: ``none`` | ``stddev`` | ``discrimination`` before the logit
       (``blocks.apply_minibatch``).
-    activation: ``leaky_relu`` (slope 0.2) | ``relu`` | ``tanh`` after each hidden layer.
+    activation: ``leaky_relu`` (slope 0.2) | ``relu`` | ``tanh`` after each hidden layer
+      (``""``: LeakyReLU 0.2).
   """
 
   hidden: Sequence[int] = (256, 256)
@@ -104,7 +114,7 @@ class MLPDiscriminator(nn.Module):
   dtype: Any = jnp.float32
   kernel_init: Any = None
   minibatch: str = "none"
-  activation: str = "leaky_relu"
+  activation: str = ""
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True):
