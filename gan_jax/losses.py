@@ -257,7 +257,11 @@ def gradient_penalty(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
   fake = jax.lax.stop_gradient(fake)
   eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
   eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
-  x_hat = eps * real + (1.0 - eps) * fake
+  return _two_sided(d_fn, eps * real + (1.0 - eps) * fake)
+
+
+def _two_sided(d_fn: DFn, x_hat: Array) -> Array:
+  """``E[(||grad D(x_hat)||_2 - 1)^2]`` (WGAN-GP's and DRAGAN's penalty at ``x_hat``)."""
   # sqrt of a tiny positive floor keeps the gradient finite when dD/dx is exactly 0.
   norms = jnp.sqrt(_input_grad_sq_norm(d_fn, x_hat) + 1e-12)
   return jnp.mean(jnp.square(norms - 1.0))
@@ -291,9 +295,7 @@ def dragan_penalty(d_fn: DFn, real: Array, key: Array, scale: float = DRAGAN_SCA
   References:
     Kodali et al. 2017, "On Convergence and Stability of GANs", Section 4, eq. 9.
   """
-  x_hat = dragan_points(real, key, scale)
-  norms = jnp.sqrt(_input_grad_sq_norm(d_fn, x_hat) + 1e-12)
-  return jnp.mean(jnp.square(norms - 1.0))
+  return _two_sided(d_fn, dragan_points(real, key, scale))
 
 
 def r1_penalty(d_fn: DFn, real: Array) -> Array:

@@ -68,7 +68,6 @@ def _mlp(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=Non
   init, minibatch = MLP_INITS[init_name], cfg.get("d_minibatch", "none")
   blocks.check_minibatch(minibatch)
   acts = cfg.get("mlp_activation", "")
-  g_kw = {"activation": acts}
   g = MLPGenerator(
     tuple(shape), hidden, num_classes, act, g_norm == "batch", init, dtype, acts, axis_name
   )
@@ -78,7 +77,7 @@ def _mlp(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=Non
       d_hidden, cfg.get("maxout_pieces", 5), num_classes, init, dtype, minibatch
     )
   else:
-    d = MLPDiscriminator(d_hidden, num_classes, dtype, init, minibatch, **g_kw)
+    d = MLPDiscriminator(d_hidden, num_classes, dtype, init, minibatch, acts)
   return _players(cfg, g, d, shape, num_classes)
 
 

@@ -16,8 +16,9 @@ One generator and one discriminator, each built from a table of blocks:
   projection term ``<embed(y), h>`` of a class-conditional D.
 
 ``sngan_arch`` and ``biggan_arch`` give the references' tables (SN-GAN 32 / 48 px, BigGAN
-32 / 64 / 128 px); ``SNGAN_INITS`` the SN-GAN code's Glorot initialisation (block convs with
-scale sqrt(2)). Convolutions, dense layers and embeddings are spectrally normalised where
+32 / 64 / 128 px; 16 px tables of our own for the digits). The ``sngan`` family uses the
+SN-GAN code's Glorot initialisation (block convs with gain sqrt(2): ``glorot_relu``).
+Convolutions, dense layers and embeddings are spectrally normalised where
 the reference does it: everywhere in D, and in BigGAN's G except its class embedding.
 
 References:
@@ -140,9 +141,6 @@ def biggan_arch(resolution: int, g_ch: int = 64, d_ch: int = 64, attention: int 
     if side == attention:
       after.append(i)
   return g, DArch(tuple(d_ch * m for m in d_out), down, tuple(after))
-
-
-SNGAN_INITS = ("glorot", "glorot_relu")
 
 
 def _plain_bn(train: bool, axis_name, dtype, name=None) -> nn.BatchNorm:
