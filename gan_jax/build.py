@@ -15,7 +15,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import data, games, models, optim, parallel, step
+from gan_jax import data, games, models, optim, parallel, progress, step, validate
+from gan_jax.errors import ConfigError
 from gan_jax.games.base import Game, Network, Predictor
 
 NAN_POLICIES = ("stop", "skip")
@@ -24,6 +25,7 @@ PREDICT_CHUNK = 500  # inputs per compiled predict call when sampling many
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the bad field and its valid values, before any compute."""
+  validate.check(config)
   games.get(config.game.name).check(config)
   models.get_family(config.model.name)
   if config.data.name not in data.DATASETS:
@@ -124,7 +126,12 @@ class Run:
         )
       inputs = self.game.draw_inputs[name](key, n) if inputs is None else inputs
       out = []
-      for i in range(0, n, PREDICT_CHUNK):
+      chunks = range(0, n, PREDICT_CHUNK)
+      for i in (
+        progress.bar(chunks, desc=f"{name}: {n} samples", unit="chunk")
+        if n > 4 * PREDICT_CHUNK
+        else chunks
+      ):
         chunk = tuple(
           None if x is None else jax.device_put(np.asarray(x)[i : i + PREDICT_CHUNK], rep)
           for x in inputs
@@ -158,6 +165,19 @@ def make_step_config(config: ml_collections.ConfigDict, networks) -> step.StepCo
     ema_decay=optim.ema_decay_fn(config.optim.ema_decay, config.optim.get("ema_start", 0)),
     lr_factor=lr_factor,
   )
+
+
+def _check_no_empty_arrays(params: Mapping[str, Any]) -> None:
+  """A size of 0 in the model config gives parameters with no elements, which train but
+  cannot be checkpointed: refused before the first step."""
+  for name, tree in params.items():
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+      if leaf.size == 0:
+        where = "/".join(str(getattr(p, "key", p)) for p in path)
+        raise ConfigError(
+          f"Network {name!r} has an empty parameter {where} of shape {tuple(leaf.shape)}: "
+          "a size in config.model (z_dim, width, hidden, ...) is 0."
+        )
 
 
 def build(config: ml_collections.ConfigDict) -> Run:
@@ -194,6 +214,7 @@ def build(config: ml_collections.ConfigDict) -> Run:
       if not net.trained
     }
     state = state.replace(consts=consts)
+    _check_no_empty_arrays(state.params)
   except BaseException:
     source.close()
     raise

@@ -11,10 +11,14 @@ the storage layer would not notice), is reported and skipped for the one before 
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import logging as pylogging
 import os
 import shutil
+import socket
 import sys
 import time
 import zlib
@@ -24,6 +28,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+
+from gan_jax.errors import RunFailure, WorkdirError
 
 # 2: arrays keyed by network name (params/opt_state/collections/ema/extra). 1 (no version
 # in meta): one generator and one discriminator (g_params, d_params, g_ema_params, ...).
@@ -39,7 +45,7 @@ _V1_LAYOUT = {
 }
 
 
-class NoGoodCheckpointError(RuntimeError):
+class NoGoodCheckpointError(RunFailure):
   """Every checkpoint in the directory failed to restore."""
 
 
@@ -162,7 +168,7 @@ def restore_newest_good(
     except FormatError:
       raise  # readable, but not into this state: nothing older will be either
     except Exception as e:  # noqa: BLE001 (any failure means: try an older step)
-      _quiet_stragglers_of_failed_reads()
+      quiet_stragglers()
       msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
       logging.warning(
         "Checkpoint at step %d in %s cannot be restored (%s); trying an older one.",
@@ -187,7 +193,10 @@ def _is_straggler(exc: BaseException | None) -> bool:
     return False
   if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
     return True  # a read completing onto the finished restore's event loop
-  return isinstance(exc, ValueError) and "tensorstore_spec" in str(exc)  # its own error
+  # Its own error: of a read ("tensorstore_spec") or of a write that failed with the save.
+  return isinstance(exc, ValueError) and any(
+    t in str(exc) for t in ("tensorstore_spec", "Error writing", "Failed writing")
+  )
 
 
 class _DropStragglerFutures(pylogging.Filter):
@@ -196,17 +205,19 @@ class _DropStragglerFutures(pylogging.Filter):
     return not (record.getMessage().startswith("Future exception") and _is_straggler(exc))
 
 
-def _quiet_stragglers_of_failed_reads() -> None:
-  """Silences the aftermath of a failed restore, for ``STRAGGLER_WINDOW_S`` seconds.
+def quiet_stragglers(seconds: float = STRAGGLER_WINDOW_S) -> None:
+  """Silences the aftermath of a failed restore or save, for ``STRAGGLER_WINDOW_S`` seconds.
 
   When one read of a damaged checkpoint fails, Orbax ends the restore and its event loop
   while TensorStore's other reads are in flight; as they complete, each reports "Event
   loop is closed" (or its own read error) as an unraisable exception or an unretrieved
   future, dozens of tracebacks in all. The warning of ``restore_newest_good`` already
   names the checkpoint and the first error, so these reports, and only these, are dropped.
+  A failed save ends the same way; training keeps them quiet throughout (``seconds=inf``):
+  the save's own exception reports the failure.
   """
   global _quiet_until
-  _quiet_until = time.monotonic() + STRAGGLER_WINDOW_S
+  _quiet_until = max(_quiet_until, time.monotonic() + seconds)
   previous = sys.unraisablehook
   if getattr(previous, "gan_jax_stragglers", False):
     return
@@ -225,6 +236,9 @@ def _quiet_stragglers_of_failed_reads() -> None:
 def _restore_verified(
   manager: ocp.CheckpointManager, step: int, target: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+  # A read that fails ends the restore while others are in flight; their reports can
+  # arrive before the failure reaches us: quiet from the start.
+  quiet_stragglers()
   version = read_meta(manager, step).get("format_version", 1)
   if version > FORMAT_VERSION:
     raise FormatError(
@@ -293,19 +307,124 @@ def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
 
 def check_workdir(workdir: str) -> None:
   """Creates ``workdir`` and proves it writable now rather than at the first save."""
+  probe = os.path.join(workdir, f".write_probe_{os.getpid()}")
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f".write_probe_{os.getpid()}")
     with open(probe, "wb") as f:
       f.write(b"\0" * 65536)
       f.flush()
       os.fsync(f.fileno())
-    os.remove(probe)
   except OSError as e:
-    raise OSError(
+    raise WorkdirError(
       f"Workdir {workdir!r} is not writable ({e.strerror or e}); choose "
       "another --workdir or free space."
     ) from e
+  finally:
+    with contextlib.suppress(OSError):
+      os.remove(probe)
+
+
+class WorkdirLock:
+  """``WORKDIR/.lock``: one training process per workdir.
+
+  The lock is an exclusive ``flock`` on the file, which the kernel releases when the
+  process ends however it ends; the file's content (pid, host, start time) names the
+  owner in the refusal. Content left by a process that was killed is a *stale* lock: it is
+  reported and taken over. The file is emptied, never removed, on release (removing it
+  would let two processes lock two different files of the same name). On a filesystem
+  without file locks the run warns and goes on unlocked.
+  """
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, ".lock")
+    self.fd: int | None = None
+
+  def acquire(self) -> WorkdirLock:
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      owner = _read_owner(fd)
+      os.close(fd)
+      if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        logging.warning(
+          "Cannot lock %s (%s; a filesystem without file locks): make sure no other run "
+          "uses this workdir.", self.path, e.strerror or e,
+        )  # fmt: skip
+        return self
+      raise WorkdirError(
+        f"Workdir {os.path.dirname(self.path)!r} is in use by {_owner_text(owner)}; wait for "
+        "that run to end or stop it, or choose another --workdir."
+      ) from None
+    try:
+      owner = _read_owner(fd)
+      if owner:  # the lock is free, so its last owner ended without releasing it
+        logging.warning("Took over a stale lock of %s (it ended without releasing the "
+                        "workdir).", _owner_text(owner))  # fmt: skip
+      me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%F %T")}
+      os.ftruncate(fd, 0)
+      os.pwrite(fd, json.dumps(me).encode(), 0)
+      os.fsync(fd)
+    except BaseException:
+      os.close(fd)  # releases the lock
+      raise
+    self.fd = fd
+    return self
+
+  def release(self) -> None:
+    if self.fd is None:
+      return
+    with contextlib.suppress(OSError):
+      os.ftruncate(self.fd, 0)
+    with contextlib.suppress(OSError):
+      fcntl.flock(self.fd, fcntl.LOCK_UN)
+    os.close(self.fd)
+    self.fd = None
+
+  def __enter__(self) -> WorkdirLock:
+    return self.acquire()
+
+  def __exit__(self, *exc) -> None:
+    self.release()
+
+
+def _read_owner(fd: int) -> dict[str, Any]:
+  try:
+    return json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+  except (OSError, ValueError):
+    return {}
+
+
+def _owner_text(owner: dict[str, Any]) -> str:
+  if not owner:
+    return "another process"
+  return f"pid {owner.get('pid')} on host {owner.get('host')} (since {owner.get('since')})"
+
+
+def directory_bytes(path: str) -> int:
+  """Bytes of the files under ``path`` (a checkpoint's real size on disk)."""
+  total = 0
+  for root, _, files in os.walk(path):
+    for name in files:
+      with contextlib.suppress(OSError):
+        total += os.stat(os.path.join(root, name)).st_blocks * 512
+  return total
+
+
+# Metadata files of a checkpoint (JSON, OCDBT manifests), beyond its array bytes.
+CHECKPOINT_OVERHEAD_BYTES = 1 << 20
+
+
+def free_bytes(workdir: str) -> int:
+  """Free bytes of the workdir's disk; in a multi-host run, of the fullest disk among all
+  processes (every process takes the same decision, none is left in a collective)."""
+  free = shutil.disk_usage(workdir).free
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    free_mib = multihost_utils.process_allgather(np.float32(free / 2**20))
+    free = int(float(np.min(free_mib)) * 2**20)
+  return free
 
 
 def check_free_space(workdir: str, checkpoint_bytes: int, copies: int) -> None:
@@ -314,15 +433,10 @@ def check_free_space(workdir: str, checkpoint_bytes: int, copies: int) -> None:
   Every process of a multi-host run takes the same decision, on the fullest disk among
   them, so that none is left waiting for the others in a collective.
   """
-  free = shutil.disk_usage(workdir).free
-  if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
-
-    free_mib = multihost_utils.process_allgather(np.float32(free / 2**20))
-    free = int(float(np.min(free_mib)) * 2**20)
+  free = free_bytes(workdir)
   mib = lambda n: f"{n / 2**20:,.1f} MiB"  # noqa: E731
   if free < checkpoint_bytes:
-    raise OSError(
+    raise WorkdirError(
       f"Workdir {workdir!r} has {mib(free)} free, less than one checkpoint of this run "
       f"({mib(checkpoint_bytes)}); free space or choose another --workdir."
     )
@@ -343,19 +457,22 @@ def check_free_space(workdir: str, checkpoint_bytes: int, copies: int) -> None:
 
 LOCKED_FIELDS = (
   "seed",
-  "data.name",
-  "data.resolution",
-  "data.batch_size",
-  "data.channels",
-  "data.crop",
-  "data.split",
-  "data.tfds_name",
-  "data.folder",
+  "data",
   "model",
   "game",
   "loss",
   "optim",
   "augment",
+)
+# Fields of the locked sections that only say where things are, or how fast to read them.
+UNLOCKED_FIELDS = (
+  "data.data_dir",
+  "data.download",
+  "data.eval_folder_a",
+  "data.eval_folder_b",
+  "data.eval_split",
+  "data.num_workers",
+  "data.on_bad_file",
 )
 # Fields that moved: a saved config's old name is compared under the new one.
 RENAMED_FIELDS = {"optim.n_critic": "game.n_critic"}
@@ -372,6 +489,34 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
   return out
 
 
+def saved_config(workdir: str) -> dict | None:
+  """The config a workdir's run was trained with: the record in its newest checkpoint
+  whose ``meta`` item reads (a JSON file: no arrays, no checkpoint manager), else
+  ``WORKDIR/config.json`` when checkpoints exist; None for a fresh workdir."""
+  root = os.path.join(workdir, "checkpoints")
+  steps = sorted((int(s) for s in _listdir(root) if s.isdigit()), reverse=True)
+  for s in steps:
+    try:
+      with open(os.path.join(root, str(s), "meta", "metadata")) as f:
+        saved = json.load(f).get("config")
+    except (OSError, ValueError, AttributeError):
+      continue  # a damaged step: the restore reports it
+    if saved:
+      return saved
+  path = os.path.join(workdir, "config.json")
+  if steps and os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return None
+
+
+def _listdir(path: str) -> list[str]:
+  try:
+    return os.listdir(path)
+  except OSError:
+    return []
+
+
 def config_drift(saved: dict, config) -> list[str]:
   """Lists locked fields whose value differs between the saved and the given config."""
   now = _flatten(json.loads(config.to_json_best_effort()))
@@ -379,6 +524,8 @@ def config_drift(saved: dict, config) -> list[str]:
   diffs = []
   for key in sorted(set(now) | set(old)):
     if key not in old:  # a field newer than the saved run: it had the default behaviour
+      continue
+    if key in UNLOCKED_FIELDS:
       continue
     if any(key == f or key.startswith(f + ".") for f in LOCKED_FIELDS):
       if now.get(key) != old.get(key):

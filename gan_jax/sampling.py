@@ -8,7 +8,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 Z_DISTS = ("normal", "uniform")
 
@@ -124,27 +124,109 @@ def save_image(path: str, image: np.ndarray, scale: int = 1) -> None:
 
 
 def scatter_plot(
-  samples: np.ndarray, means: np.ndarray | None = None, size: int = 512, extent: float | None = None
+  samples: np.ndarray,
+  means: np.ndarray | None = None,
+  size: int = 512,
+  extent: float | None = None,
+  sigma: float | None = None,
+  title: str | None = None,
 ) -> np.ndarray:
-  """Draws 2-D samples (blue) over the true modes (red rings) as a ``[size, size, 3]`` image."""
-  samples = np.asarray(samples, np.float64)
-  pts = samples if means is None else np.concatenate([samples, means])
-  finite = pts[np.all(np.isfinite(pts), axis=1)]
-  extent = extent or (1.2 * float(np.max(np.abs(finite))) if len(finite) else 0.0) or 1.0
-  img = Image.new("RGB", (size, size), "white")
-  draw = ImageDraw.Draw(img)
+  """Draws 2-D samples over the true modes of a mixture as a ``[size, size, 3]`` uint8 image.
 
-  def px(p):
-    return ((p[0] / extent + 1) * size / 2, (1 - p[1] / extent) * size / 2)
+  Samples are small blue dots and the modes red rings. With ``sigma``, a pale red disc
+  outlined in red, of radius ``3 * sigma``, is drawn around each mode instead: the region
+  where ``gan_jax.metrics.mixtures`` counts a sample as high quality (the rings stay when
+  the discs would be under 3 pixels in radius, too small to see). Both axes span
+  ``[-extent, extent]`` at equal scale; ``extent`` defaults to 1.2 times the largest
+  ``|coordinate|`` of the finite samples and means. Non-finite samples are skipped.
 
-  draw.line([px((-extent, 0)), px((extent, 0))], fill=(220, 220, 220))
-  draw.line([px((0, -extent)), px((0, extent))], fill=(220, 220, 220))
-  for p in samples:
-    if np.all(np.isfinite(p)):
-      x, y = px(p)
-      draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=(30, 80, 200))
+  From 256 pixels up the plot has tick labels, a light grid and room for ``title``; smaller
+  images are bare thumbnails whose axes fill the image, so the point ``(x, y)`` lands on
+  pixel column ``(x / extent + 1) * size / 2`` and row ``(1 - y / extent) * size / 2``.
+  Each call draws on its own matplotlib Figure with the Agg canvas: no display is needed
+  and pyplot's global state is never touched, so a background thread may call it.
+
+  Args:
+    samples: ``[N, 2]`` generated points.
+    means: optional ``[K, 2]`` mode centres.
+    size: width and height of the image in pixels.
+    extent: half-width of the plotted square; None picks it from the data.
+    sigma: optional standard deviation of the mixture components.
+    title: optional title (a small label in the corner of thumbnails).
+
+  Returns:
+    ``[size, size, 3]`` uint8 RGB, ready for ``save_image``.
+  """
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+  from matplotlib.patches import Circle
+
+  samples = np.asarray(samples, np.float64).reshape(-1, 2)
+  samples = samples[np.all(np.isfinite(samples), axis=1)]
   if means is not None:
-    for m in means:
-      x, y = px(m)
-      draw.ellipse([x - 6, y - 6, x + 6, y + 6], outline=(220, 30, 30), width=2)
-  return np.asarray(img)
+    means = np.asarray(means, np.float64).reshape(-1, 2)
+    means = means[np.all(np.isfinite(means), axis=1)]
+  pts = samples if means is None else np.concatenate([samples, means])
+  extent = extent or (1.2 * float(np.max(np.abs(pts))) if len(pts) else 0.0) or 1.0
+
+  dpi = 100.0
+  px = 72.0 / dpi  # points per pixel
+  labelled = size >= 256
+  fig = Figure(figsize=(size / dpi, size / dpi), dpi=dpi, facecolor="white")
+  canvas = FigureCanvasAgg(fig)
+  # A square axes box at fixed figure fractions, so equal aspect holds by construction.
+  ax = fig.add_axes((0.12, 0.08, 0.84, 0.84) if labelled else (0.0, 0.0, 1.0, 1.0))
+  ax.set_xlim(-extent, extent)
+  ax.set_ylim(-extent, extent)
+  ax.set_aspect("equal", adjustable="box")
+  scale = size / 512
+  if labelled:
+    ax.grid(True, color=(0.88, 0.88, 0.88), linewidth=0.8 * scale)
+    ax.tick_params(labelsize=max(6.0, 9.0 * scale), length=3 * scale)
+    if title:
+      ax.set_title(title, fontsize=max(7.0, 11.0 * scale))
+  else:
+    ax.set_axis_off()
+    for line in (ax.axhline, ax.axvline):
+      line(0.0, color=(220 / 255, 220 / 255, 220 / 255), linewidth=px, zorder=0)
+    if title:
+      ax.text(0.02, 0.98, title, transform=ax.transAxes, va="top", fontsize=6)
+  ax.set_axisbelow(True)
+
+  red = (220 / 255, 30 / 255, 30 / 255)
+  has_means = means is not None and len(means) > 0
+  ring_px = 12.0 * max(0.5, scale)  # diameter of a mode's ring marker
+  hq_px = 0.0  # radius of the 3-sigma disc in pixels
+  if has_means and sigma:
+    hq_px = 3.0 * sigma * (0.84 if labelled else 1.0) * size / (2.0 * extent)
+    for m in means:  # pale fill under the samples, outline above them
+      ax.add_patch(Circle(m, 3.0 * sigma, facecolor=(1.0, 0.8, 0.8), linewidth=0, zorder=1))
+      ax.add_patch(Circle(m, 3.0 * sigma, fill=False, edgecolor=red, linewidth=1.5 * px, zorder=3))
+  if len(samples):
+    dot = 3.0 * max(1.0, scale) * px  # diameter in points: 3 pixels at 512
+    ax.scatter(
+      samples[:, 0],
+      samples[:, 1],
+      s=dot**2,
+      c=[(30 / 255, 80 / 255, 200 / 255)],
+      marker="o",
+      linewidths=0,
+      zorder=2,
+    )
+  if has_means and hq_px < 3.0:  # rings mark the modes unless the 3-sigma circles show
+    ax.scatter(
+      means[:, 0],
+      means[:, 1],
+      s=(ring_px * px) ** 2,
+      marker="o",
+      facecolors="none",
+      edgecolors=[red],
+      linewidths=2.0 * px,
+      zorder=3,
+    )
+  canvas.draw()
+  img = np.asarray(canvas.buffer_rgba())[..., :3]
+  out = np.full((size, size, 3), 255, np.uint8)  # guards against an off-by-one canvas size
+  h, w = min(size, img.shape[0]), min(size, img.shape[1])
+  out[:h, :w] = img[:h, :w]
+  return out

@@ -123,7 +123,7 @@ def run_sweep(config, workdir: str, seeds: Sequence[int], parallel: int = 1, arg
   Returns:
     ``{"table": summarize(...), "wall_s": {seed: s}, "seeds": [...], ...}``.
   """
-  from gan_jax import train
+  from gan_jax import progress, train
 
   config = config.copy_and_resolve_references()
   every, steps = config.train.eval_every, config.train.num_steps
@@ -138,6 +138,7 @@ def run_sweep(config, workdir: str, seeds: Sequence[int], parallel: int = 1, arg
     if argv is None:
       raise ValueError("parallel > 1 needs the command line (argv) to start the runs")
     pending, running = list(todo), {}
+    pbar = progress.bar(total=len(todo), desc=f"Sweep of {len(todo)} seeds", unit="run", leave=True)
     while pending or running:
       while pending and len(running) < parallel:
         k = pending.pop(0)
@@ -152,12 +153,14 @@ def run_sweep(config, workdir: str, seeds: Sequence[int], parallel: int = 1, arg
           log.close()
           wall[k] = time.time() - start
           del running[k]
+          pbar.update(1)
           if proc.returncode != 0:
             raise RuntimeError(
               f"seed {k} failed (exit {proc.returncode}); see {dirs[k]}/sweep_run.log"
             )
+    pbar.close()
   else:
-    for k in todo:
+    for k in progress.bar(todo, desc=f"Sweep of {len(todo)} seeds", unit="run", leave=True):
       cfg = config.copy_and_resolve_references()
       cfg.seed = k
       start = time.time()

@@ -9,9 +9,12 @@ here knows which game or model family runs.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import queue
+import re
 import signal
 import sys
 import threading
@@ -23,10 +26,11 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from gan_jax import build, checkpoint, evaluation, sampling, step
+from gan_jax import build, checkpoint, errors, evaluation, sampling, step
+from gan_jax.errors import ConfigError
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(errors.RunFailure):
   """A loss or gradient became NaN or infinite under ``train.nan_policy='stop'``."""
 
 
@@ -73,27 +77,35 @@ def _check_inception_weights(config) -> None:
 
 
 class _Progress:
-  """A one-line progress bar on a terminal; plain log lines otherwise."""
+  """A tqdm bar (steps/s, ETA, losses) on a terminal; plain log lines otherwise."""
 
   def __init__(self, total: int, start: int):
     self.total, self.start, self.t0 = total, start, time.time()
-    self.tty = sys.stderr.isatty()
+    self.tty = sys.stderr.isatty() and jax.process_index() == 0
+    self.bar = None
+    if self.tty:
+      from tqdm import tqdm
+
+      self.bar = tqdm(
+        total=total, initial=start, unit="step", dynamic_ncols=True, smoothing=0.05, leave=True
+      )
 
   def update(self, step_: int, metrics: dict[str, float], force_log: bool = False) -> None:
-    rate = (step_ - self.start) / max(time.time() - self.t0, 1e-9)
-    eta = (self.total - step_) / rate if rate > 0 else float("inf")
-    eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if np.isfinite(eta) else "?"
-    vals = " ".join(f"{k} {metrics[k]:.4g}" for k in ("d_loss", "g_loss") if k in metrics)
-    line = f"step {step_}/{self.total} | {rate:.2f} steps/s | ETA {eta_s} | {vals}"
-    if self.tty:
-      sys.stderr.write("\r" + line.ljust(100))
-      sys.stderr.flush()
+    losses = {k: metrics[k] for k in metrics if k.endswith("_loss")}
+    if self.bar is not None:
+      self.bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
+      self.bar.update(step_ - self.bar.n)
     elif force_log:
-      logging.info(line)
+      rate = (step_ - self.start) / max(time.time() - self.t0, 1e-9)
+      eta = (self.total - step_) / rate if rate > 0 else float("inf")
+      eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if np.isfinite(eta) else "?"
+      vals = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
+      logging.info("step %d/%d | %.2f steps/s | ETA %s | %s", step_, self.total, rate, eta_s, vals)
 
   def done(self) -> None:
-    if self.tty:
-      sys.stderr.write("\n")
+    if self.bar is not None:
+      self.bar.close()
+      self.bar = None
 
 
 def _prefetch(run: build.Run, start: int, stop: int, k: int, depth: int = 2):
@@ -146,38 +158,44 @@ def _make_writer(workdir: str):
 # --------------------------------------------------------------------------------------
 
 
+def check_drift(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses a config that changes what the saved run in ``workdir`` computes (read from
+  its newest checkpoint's own record, else ``config.json``): before anything is built."""
+  if config.train.get("allow_config_change", False):
+    return
+  saved = checkpoint.saved_config(workdir)
+  drift = checkpoint.config_drift(saved, config) if saved is not None else []
+  if drift:
+    raise ConfigError(
+      f"The config differs from the one the run in {workdir} was trained with, in fields "
+      f"that change what it computes: {'; '.join(drift)}. Use another --workdir, or pass "
+      "--config.train.allow_config_change=True."
+    )
+
+
 def _restore_for_training(run: build.Run, ckpt: checkpoint.Checkpoints, workdir: str) -> int:
-  """Checks config drift, restores the newest good checkpoint; returns the start step."""
+  """Restores the newest good checkpoint (or ``init_from``); returns the start step."""
   config, tc = run.config, run.config.train
-  saved_config = os.path.join(workdir, "config.json")
-  if ckpt.latest_step() is not None and os.path.exists(saved_config):
-    with open(saved_config) as f:
-      drift = checkpoint.config_drift(json.load(f), config)
-    if drift and not tc.get("allow_config_change", False):
-      raise ValueError(
-        "The config differs from the one this workdir was trained with in fields that "
-        "change shapes or semantics:\n  "
-        + "\n  ".join(drift)
-        + "\nUse another --workdir, or pass --config.train.allow_config_change=True."
-      )
   found = ckpt.restore(run.state.arrays())
   if found is not None:
     step_, arrays, _ = found
     run.state = run.state.replace(**arrays)
-    logging.info("Restored checkpoint at step %d from %s", step_, ckpt.directory)
+    logging.info("Restored checkpoint at step %d from %s; resuming", step_, ckpt.directory)
   elif tc.get("init_from", ""):
     arrays, names = checkpoint.init_from(
       tc.init_from, run.state.arrays(), tuple(tc.get("init_networks", ()))
     )
     run.state = run.state.replace(**arrays)
     logging.info("Networks %s start from the newest checkpoint of %s", list(names), tc.init_from)
+  else:
+    logging.info("Starting a fresh run in %s", workdir)
   start = int(run.state.step)
   if start % tc.steps_per_call:
-    raise ValueError(
+    raise ConfigError(
       f"Restored step {start} is not a multiple of train.steps_per_call={tc.steps_per_call}."
     )
-  if jax.process_index() == 0:
-    with open(saved_config, "w") as f:
+  if jax.process_index() == 0 and start < tc.num_steps:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
   return start
 
@@ -191,96 +209,231 @@ def _close(run: build.Run, ckpt: checkpoint.Checkpoints | None) -> None:
     run.source.close()
 
 
+def _root_cause(e: BaseException) -> str:
+  """The innermost useful message of a failed write: the OS error, or the first line."""
+  seen = e
+  while seen is not None:
+    if isinstance(seen, OSError) and seen.strerror:
+      return seen.strerror
+    m = re.search(r"\[OS error[^\]]*\]|No space left on device|File too large", str(seen))
+    if m:
+      return m.group(0).strip("[]")
+    seen = seen.__cause__ or seen.__context__
+  return errors.one_line(str(e))[:200] or type(e).__name__
+
+
+def _save_failed(e: BaseException, ckpt: checkpoint.Checkpoints) -> errors.RunFailure:
+  checkpoint.quiet_stragglers()  # the failed write's other in-flight writes report too
+  steps = sorted(ckpt.manager.all_steps())
+  return errors.RunFailure(
+    f"Saving a checkpoint in {ckpt.directory} failed ({_root_cause(e)}). The checkpoints "
+    f"already saved are intact (newest: {steps[-1] if steps else 'none'}); fix the cause "
+    "(free space, permissions) and run the same command to continue."
+  )
+
+
+class _DiskWatch:
+  """Stops the run before a checkpoint would fill the disk: the room needed is the real
+  on-disk size of this run's newest saved checkpoint (array bytes plus metadata)."""
+
+  def __init__(self, workdir: str, ckpt: checkpoint.Checkpoints, estimate: int):
+    self.workdir, self.ckpt, self.size = workdir, ckpt, estimate
+    self.measured = False
+
+  def measure(self, step_: int) -> None:
+    path = os.path.join(self.ckpt.directory, str(step_))
+    if os.path.isdir(path):
+      self.size, self.measured = checkpoint.directory_bytes(path), True
+
+  def check(self, next_step: int) -> None:
+    free = checkpoint.free_bytes(self.workdir)  # the fullest disk of all processes
+    if free < 1.5 * self.size:
+      latest = self.ckpt.latest_step()
+      raise errors.RunFailure(
+        f"The disk of {self.workdir} is nearly full: {free / 2**20:,.1f} MiB free, and a "
+        f"checkpoint of this run takes {self.size / 2**20:,.1f} MiB; stopped before saving "
+        f"step {next_step}. The checkpoints are intact (newest: {latest}); free space and "
+        "run the same command to continue."
+      )
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.GANState:
   """Trains (or continues) the run in ``workdir`` and returns the final state.
 
   Args:
     config: the experiment config (see experiments/base.py).
-    workdir: where checkpoints, samples, TensorBoard events and eval.jsonl go; a workdir
-      that holds checkpoints is resumed from its newest good one.
+    workdir: where checkpoints, samples, TensorBoard events, metrics.jsonl and
+      eval.jsonl go; a workdir that holds checkpoints is resumed from its newest good one.
 
   Returns:
     The final GANState.
+
+  Raises:
+    A user error (``errors.is_user_error``: a bad config value, missing data, a workdir in
+    use, a changed config) before anything is computed or written; ``errors.RunFailure``
+    when a started run stops (a failed save, a full disk, a non-finite loss).
   """
-  # ---- Workdir, config, the Run (input, networks, game, state) --------------------------
-  checkpoint.check_workdir(workdir)
-  if "inception" in evaluation.metric_names(config):
-    _check_inception_weights(config)
-  run = build.build(config)
+  # ---- Config, workdir (one process owns it), the Run --------------------------------------
+  with errors.user_input():
+    build.validate_config(config)
+    checkpoint.check_workdir(workdir)
+    lock = _lock_workdir(workdir)
+  try:
+    with errors.user_input():
+      check_drift(config, workdir)
+    return _train(config, workdir)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _lock_workdir(workdir: str) -> checkpoint.WorkdirLock | None:
+  """Process 0 locks the workdir; in a multi-host run every process learns whether it did
+  (so that none goes on into the collectives alone)."""
+  lock, refused = None, None
+  if jax.process_index() == 0:
+    try:
+      lock = checkpoint.WorkdirLock(workdir).acquire()
+    except errors.WorkdirError as e:
+      refused = e
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    ok = int(multihost_utils.broadcast_one_to_all(np.int32(refused is None)))
+    if not ok and refused is None:
+      refused = errors.WorkdirError(f"Workdir {workdir!r} is in use (process 0 could not lock it).")
+  if refused is not None:
+    raise refused
+  return lock
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str) -> step.GANState:
   tc = config.train
   k = tc.steps_per_call
-  try:
-    evaluation.check(config, tuple(run.game.predict), read_heldout=tc.eval_every > 0)
-  except BaseException:
-    run.source.close()
-    raise
+  with errors.user_input():
+    if "inception" in evaluation.metric_names(config):
+      _check_inception_weights(config)
+    run = build.build(config)
+    try:
+      evaluation.check(config, tuple(run.game.predict), read_heldout=tc.eval_every > 0)
+    except BaseException:
+      run.source.close()
+      raise
 
   # ---- Checkpoints and restore -----------------------------------------------------------
   ckpt = None
   try:
-    ckpt = checkpoint.Checkpoints(workdir, tc)
-    # The checkpoints kept, one being written, and the best one.
-    copies = tc.keep_checkpoints + 1 + bool(ckpt.best_metric)
-    checkpoint.check_free_space(workdir, run.state_bytes(), copies)
-    start = _restore_for_training(run, ckpt, workdir)
+    with errors.user_input():
+      ckpt = checkpoint.Checkpoints(workdir, tc)
+      newest = ckpt.latest_step()
+      estimate = run.state_bytes() + checkpoint.CHECKPOINT_OVERHEAD_BYTES
+      if newest is not None:  # the real size of a checkpoint of this run
+        estimate = max(
+          estimate, checkpoint.directory_bytes(os.path.join(ckpt.directory, str(newest)))
+        )
+      # The checkpoints kept, one being written, and the best one.
+      copies = tc.keep_checkpoints + 1 + bool(ckpt.best_metric)
+      checkpoint.check_free_space(workdir, estimate, copies)
+      start = _restore_for_training(run, ckpt, workdir)
   except BaseException:
     _close(run, ckpt)
     raise
+  logging.info(
+    "Run: %s game, %s model, %s data, batch %d, to step %d",
+    config.game.name,
+    config.model.name,
+    config.data.name,
+    config.data.batch_size,
+    tc.num_steps,
+  )
+  if start >= tc.num_steps:
+    _close(run, ckpt)
+    logging.info(
+      "The run is at step %d, at or past train.num_steps=%d: nothing to train. Raise "
+      "--config.train.num_steps to continue it.",
+      start,
+      tc.num_steps,
+    )
+    return run.state
+  disk = _DiskWatch(workdir, ckpt, estimate)
+  checkpoint.quiet_stragglers(float("inf"))
+  saved_steps: list[int] = []
 
-  # ---- The compiled step ---------------------------------------------------------------
-  p_step = run.compiled_step(k)
+  def wait() -> None:
+    """Waits for the background save; its failure is reported as a failed save."""
+    try:
+      ckpt.wait()
+    except Exception as e:  # noqa: BLE001 (Orbax / TensorStore errors of the write)
+      raise _save_failed(e, ckpt) from e
 
   def save(s: int, force: bool = False) -> None:
+    if saved_steps and not disk.measured:
+      wait()  # the previous save is this run's: measure its real size
+      disk.measure(saved_steps[-1])
+    disk.check(s)
     meta = {"step": s, "data_position": s, "config": json.loads(config.to_json_best_effort())}
-    ckpt.save(s, run.state.arrays(), meta, force=force)
+    try:
+      ckpt.save(s, run.state.arrays(), meta, force=force)
+    except Exception as e:  # this save, or the one before it in the background, failed
+      raise _save_failed(e, ckpt) from e
+    saved_steps.append(s)
 
-  # ---- Loop ------------------------------------------------------------------------------
-  writer = _make_writer(workdir)
-  progress = _Progress(tc.num_steps, start)
-  preempted = threading.Event()
-  old_handler = None
-  if threading.current_thread() is threading.main_thread():
-    old_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.set())
+  def keep_if_best(s: int, result: dict[str, Any]) -> None:
+    try:
+      ckpt.keep_if_best(s, run.state.arrays(), result)
+    except Exception as e:  # noqa: BLE001 (a failed write of the best checkpoint)
+      raise _save_failed(e, ckpt) from e
 
   def crossed(every: int, before: int, after: int) -> bool:
     return every > 0 and after // every != before // every
 
-  pending = None  # (step after the call, metrics on device): read one call late.
-  last_log_t, last_log_step = time.time(), start
-  compile_t0 = time.time()
-
-  def handle(end: int, metrics) -> None:
-    nonlocal last_log_t, last_log_step
-    m = {key: float(v) for key, v in jax.device_get(metrics).items()}
-    if m["nonfinite"] > 0:
-      if tc.nan_policy == "stop":
-        ckpt.wait()
-        good = ckpt.latest_step()
-        raise NonFiniteError(
-          f"Non-finite loss or gradient at step {end - 1} (update dropped). Last good "
-          f"checkpoint: {good if good is not None else 'none'} in "
-          f"{ckpt.directory}. Lower the learning rates, or set "
-          "train.nan_policy='skip' to drop such updates and go on."
-        )
-      logging.warning("Dropped %d non-finite update(s) before step %d.", int(m["nonfinite"]), end)
-    if crossed(tc.log_every, end - k, end) or end == tc.num_steps:
-      now = time.time()
-      m["steps_per_sec"] = (end - last_log_step) / max(now - last_log_t, 1e-9)
-      last_log_t, last_log_step = now, end
-      if writer is not None:
-        for key, v in m.items():
-          writer.add_scalar(f"train/{key}", v, end)
-      progress.update(end, m, force_log=True)
-    else:
-      progress.update(end, m)
-
-  run_state = run.layout.run_state(run.state)
-
-  def sync() -> None:  # run.state <- the running state (for saving and sampling)
-    run.state = run.layout.host_state(run_state)
-
-  batches = _prefetch(run, start, tc.num_steps, k)
+  # ---- The compiled step and the loop ----------------------------------------------------
+  writer = metrics_log = progress = batches = old_handler = None
+  preempted = threading.Event()
+  failure: BaseException | None = None
   try:
+    p_step = run.compiled_step(k)
+    writer = _make_writer(workdir)
+    metrics_log = _MetricsLog(workdir)
+    progress = _Progress(tc.num_steps, start)
+    pending = None  # (step after the call, metrics on device): read one call late.
+    last_log_t, last_log_step = time.time(), start
+    compile_t0 = time.time()
+
+    def handle(end: int, metrics) -> None:
+      nonlocal last_log_t, last_log_step
+      m = {key: float(v) for key, v in jax.device_get(metrics).items()}
+      if m["nonfinite"] > 0:
+        if tc.nan_policy == "stop":
+          wait()
+          good = ckpt.latest_step()
+          raise NonFiniteError(
+            f"Non-finite loss or gradient at step {end - 1} (update dropped). Last good "
+            f"checkpoint: {good if good is not None else 'none'} in "
+            f"{ckpt.directory}. Lower the learning rates, or set "
+            "train.nan_policy='skip' to drop such updates and go on."
+          )
+        logging.warning("Dropped %d non-finite update(s) before step %d.", int(m["nonfinite"]), end)
+      if crossed(tc.log_every, end - k, end) or end == tc.num_steps:
+        now = time.time()
+        m["steps_per_sec"] = (end - last_log_step) / max(now - last_log_t, 1e-9)
+        last_log_t, last_log_step = now, end
+        if writer is not None:
+          for key, v in m.items():
+            writer.add_scalar(f"train/{key}", v, end)
+        metrics_log.write(end, m)
+        progress.update(end, m, force_log=True)
+      else:
+        progress.update(end, m)
+
+    run_state = run.layout.run_state(run.state)
+
+    def sync() -> None:  # run.state <- the running state (for saving and sampling)
+      run.state = run.layout.host_state(run_state)
+
+    batches = _prefetch(run, start, tc.num_steps, k)
+    if threading.current_thread() is threading.main_thread():
+      old_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.set())
     for s, batch in batches:
       run_state, metrics = p_step(run_state, batch, s)  # run.state is stale until sync()
       end = s + k
@@ -294,14 +447,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
         _write_preview(run, workdir, end, writer)
       if crossed(tc.eval_every, s, end):
         sync()
-        ckpt.keep_if_best(end, run.state.arrays(), _evaluate(run, workdir, end, writer))
+        keep_if_best(end, _evaluate(run, workdir, end, writer))
       if crossed(tc.checkpoint_every, s, end) or end == tc.num_steps or preempted.is_set():
         handle(*pending)  # Apply the NaN policy before anything is saved.
         pending = None
         sync()
         save(end, force=True)
       if preempted.is_set():
-        ckpt.wait()
+        wait()
         logging.warning(
           "SIGTERM: saved a checkpoint at step %d; run the same command to continue.", end
         )
@@ -311,20 +464,80 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
     progress.done()
     final_written = crossed(tc.sample_every, tc.num_steps - k, tc.num_steps)
     sync()
-    if not (preempted.is_set() or final_written) and tc.num_steps > start:
+    if not (preempted.is_set() or final_written):
       _write_preview(run, workdir, tc.num_steps, writer)
-    if not preempted.is_set() and tc.num_steps > start:
+    if not preempted.is_set():
       logging.info(
         "Final samples: %s", os.path.join(workdir, "samples", f"step_{tc.num_steps:07d}.png")
       )
+  except errors.RunFailure as e:
+    failure = e
+    raise
+  except OSError as e:  # a full disk or a lost mount under samples, logs or checkpoints
+    failure = _io_failed(e, ckpt) if _is_workdir_error(e, workdir) else e
+    if failure is e:
+      raise
+    raise failure from e
+  except BaseException as e:
+    failure = e
+    raise
   finally:
-    batches.close()
-    _close(run, ckpt)
-    if writer is not None:
-      writer.close()
-    if old_handler is not None:
-      signal.signal(signal.SIGTERM, old_handler)
+    if progress is not None:
+      progress.done()
+    if batches is not None:
+      batches.close()
+    try:
+      _close(run, ckpt)
+    except Exception as e:
+      if failure is None:  # a save that failed in the background: the run's only failure
+        raise _save_failed(e, ckpt) from e
+      logging.debug("Also failed while closing the checkpoints: %s", e)
+    finally:
+      if metrics_log is not None:
+        metrics_log.close()
+      if writer is not None:
+        with contextlib.suppress(Exception):
+          writer.close()
+      if old_handler is not None:
+        signal.signal(signal.SIGTERM, old_handler)
   return run.state
+
+
+def _is_workdir_error(e: OSError, workdir: str) -> bool:
+  """An error of writing the run's own files (not of reading the data)."""
+  if e.filename:
+    return os.path.abspath(str(e.filename)).startswith(os.path.abspath(workdir) + os.sep)
+  return e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+def _io_failed(e: OSError, ckpt: checkpoint.Checkpoints) -> errors.RunFailure:
+  steps = sorted(ckpt.manager.all_steps())
+  return errors.RunFailure(
+    f"Writing to {e.filename or 'the workdir'} failed ({e.strerror or e}). The checkpoints "
+    f"are intact (newest: {steps[-1] if steps else 'none'}); fix the cause (free space, "
+    "permissions) and run the same command to continue."
+  )
+
+
+class _MetricsLog:
+  """``WORKDIR/metrics.jsonl``: the logged training metrics, one JSON object per log step
+  (what ``--mode=report`` plots; TensorBoard gets the same values)."""
+
+  def __init__(self, workdir: str):
+    self.f = None
+    if jax.process_index() == 0:
+      self.f = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
+
+  def write(self, step_: int, metrics: dict[str, float]) -> None:
+    if self.f is not None:
+      record = {"step": step_, **{k: v for k, v in metrics.items() if np.isfinite(v)}}
+      self.f.write(json.dumps(record) + "\n")
+      self.f.flush()
+
+  def close(self) -> None:
+    if self.f is not None:
+      with contextlib.suppress(OSError):
+        self.f.close()
 
 
 # --------------------------------------------------------------------------------------
@@ -334,15 +547,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
 
 def restored_run(config, workdir: str, which: str = "newest") -> build.Run:
   """The Run of ``config`` with a checkpoint of ``workdir`` restored (input closed)."""
-  run = build.build(config)
+  with errors.user_input():
+    run = build.build(config)
   ckpt = checkpoint.Checkpoints(workdir, config.train, async_save=False)
   try:
-    found = ckpt.restore(run.state.arrays(), which)
-    if found is None:
-      raise FileNotFoundError(
-        f"No checkpoint in {os.path.join(workdir, 'checkpoints')}; train first with "
-        f"--mode=train --workdir={workdir}."
-      )
+    with errors.user_input():
+      found = ckpt.restore(run.state.arrays(), which)
+      if found is None:
+        raise FileNotFoundError(
+          f"No checkpoint in {os.path.join(workdir, 'checkpoints')}; train first with "
+          f"--mode=train --workdir={workdir}."
+        )
     run.state = run.state.replace(**found[1])
     logging.info("Restored the %s checkpoint: step %d", which, found[0])
   finally:
@@ -362,7 +577,7 @@ def sample(
   """
   run = restored_run(config, workdir, which)
   if run.game.write_samples is None:
-    raise ValueError(
+    raise ConfigError(
       f"Game {config.game.name!r} writes no samples; use --mode=eval, or gan_jax.load(workdir)."
     )
   step_ = int(run.state.step)

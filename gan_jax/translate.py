@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from gan_jax import sampling, train
+from gan_jax import progress, sampling, train
 from gan_jax.data import folder
 
 
@@ -61,7 +61,7 @@ def translate_folder(
     raise FileNotFoundError(f"No images in --input={input_dir!r}.")
   sample = run.sampler()
   written = []
-  for rel in paths:  # relative to input_dir
+  for rel in progress.bar(paths, desc=f"Translating {input_dir}", unit="img"):
     path = os.path.join(input_dir, rel)
     x = load_native(path, input_shape[-1])
     try:

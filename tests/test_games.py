@@ -208,8 +208,14 @@ def test_init_from_starts_named_networks_from_another_run(tmp_path):
   first = train.train_and_evaluate(cfg, str(tmp_path / "pre"))
   cfg.train.init_from = str(tmp_path / "pre")
   cfg.train.init_networks = ("g",)
-  cfg.train.num_steps = 0
-  started = train.train_and_evaluate(cfg, str(tmp_path / "fine"))
+  wd = str(tmp_path / "fine")  # the state it starts from (num_steps >= 1 would train it)
+  run = build.build(cfg)
+  ckpt = checkpoint.Checkpoints(wd, cfg.train)
+  try:
+    assert train._restore_for_training(run, ckpt, wd) == 0
+  finally:
+    train._close(run, ckpt)
+  started = run.state
   same = lambda a, b: all(  # noqa: E731
     np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
   )

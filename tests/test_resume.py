@@ -204,8 +204,8 @@ def test_stragglers_of_a_failed_restore_are_dropped_and_nothing_else(monkeypatch
   monkeypatch.setattr(sys, "unraisablehook", seen.append)
   asyncio_log = logging.getLogger("asyncio")
   monkeypatch.setattr(asyncio_log, "filters", [])
-  checkpoint._quiet_stragglers_of_failed_reads()
-  checkpoint._quiet_stragglers_of_failed_reads()  # installed once
+  checkpoint.quiet_stragglers()
+  checkpoint.quiet_stragglers()  # installed once
 
   def unraisable(exc):
     return types.SimpleNamespace(exc_type=type(exc), exc_value=exc, object=None)
@@ -218,7 +218,7 @@ def test_stragglers_of_a_failed_restore_are_dropped_and_nothing_else(monkeypatch
   monkeypatch.setattr(checkpoint, "_quiet_until", time.monotonic())  # the window has passed
   sys.unraisablehook(closed)
   assert seen == [other, closed]
-  checkpoint._quiet_stragglers_of_failed_reads()  # a new failure opens a new window
+  checkpoint.quiet_stragglers()  # a new failure opens a new window
 
   read_error = ValueError('DATA_LOSS: Error reading ... [tensorstore_spec=\'{"driver": "zarr"}\']')
   for exc in (read_error, KeyError("kept")):

@@ -47,12 +47,70 @@ TFDS_DATASETS: dict[str, TfdsInfo] = {
 }
 
 
+# Where TFDS downloads from first (its mirror of prepared datasets), probed before
+# TensorFlow is even imported. GAN_JAX_DOWNLOAD_HOSTS="host:port,..." replaces the list.
+DOWNLOAD_HOSTS = ("storage.googleapis.com:443",)
+PROBE_TIMEOUT_S = 4.0
+
+
+def _probe(host_port: str) -> str | None:
+  """None when a TCP connection to ``host:port`` opens, else why it did not."""
+  import socket
+
+  host, _, port = host_port.rpartition(":")
+  try:
+    socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
+  except OSError as e:
+    return e.strerror or str(e) or type(e).__name__
+  return None
+
+
+def check_download_reachable(name: str) -> None:
+  """Fails within seconds, naming what it tried, when ``data.download=True`` but no
+  download host can be reached (an offline machine would otherwise retry for minutes).
+
+  Raises:
+    ConnectionError: no host answered within ``PROBE_TIMEOUT_S`` seconds.
+  """
+  import concurrent.futures
+
+  if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+    return  # connections go through a proxy: the probe would say nothing
+  env = os.environ.get("GAN_JAX_DOWNLOAD_HOSTS", "")
+  hosts = [h for h in env.split(",") if h] if env else list(DOWNLOAD_HOSTS)
+  pool = concurrent.futures.ThreadPoolExecutor(len(hosts))
+  futures = {h: pool.submit(_probe, h) for h in hosts}
+  done, _ = concurrent.futures.wait(futures.values(), timeout=PROBE_TIMEOUT_S + 1)
+  pool.shutdown(wait=False, cancel_futures=True)  # a DNS lookup may still hang: leave it
+  why = {}
+  for h, f in futures.items():
+    why[h] = f.result() if f in done else "no answer (DNS or connection timed out)"
+    if why[h] is None:
+      return
+  tried = "; ".join(f"{h}: {w}" for h, w in why.items())
+  raise ConnectionError(
+    f"data.download=True, but no download host answers from this machine ({tried}). "
+    f"Prepare {name} where there is network (tfds build {name} --data_dir=DIR), copy DIR "
+    "here and pass --config.data.data_dir=DIR --config.data.download=False."
+  )
+
+
+def _maybe_prepared(data_cfg, name: str) -> bool:
+  """Whether the data_dir has a directory of the dataset (then TFDS decides; an offline
+  resume of a prepared dataset is not refused)."""
+  tfds_name = dataset_info(name, data_cfg).tfds_name
+  root = resolve_data_dir(data_cfg.get("data_dir", None))
+  return os.path.isdir(os.path.join(root, tfds_name.split("/")[0].split(":")[0]))
+
+
 class DatasetNotPreparedError(FileNotFoundError):
   """A TFDS dataset is not in the data_dir and ``data.download`` is False."""
 
 
 def _import_tf():
-  """Imports TensorFlow and TFDS, hiding every accelerator from TensorFlow."""
+  """Imports TensorFlow and TFDS, hiding every accelerator from TensorFlow (and its INFO
+  log lines about CPU instruction sets)."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
   import tensorflow as tf
   import tensorflow_datasets as tfds
 
@@ -148,6 +206,8 @@ class TfdsSource(Source):
   """A streaming TFDS source whose batch for step ``s`` depends only on (seed, s)."""
 
   def __init__(self, name: str, data_cfg, seed: int, process_index: int, process_count: int):
+    if data_cfg.get("download", False) and not _maybe_prepared(data_cfg, name):
+      check_download_reachable(dataset_info(name, data_cfg).tfds_name)
     tf, tfds = _import_tf()
     self._tf, self._tfds = tf, tfds
     self.info = dataset_info(name, data_cfg)

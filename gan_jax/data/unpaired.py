@@ -512,6 +512,12 @@ class CycleGanTfds(_ImageDomains):
     super().__init__(data_cfg, seed, process_index, process_count)
     from gan_jax.data import tfds_source
 
+    tfds_name = data_cfg.get("tfds_name", "") or DEFAULT_TFDS_NAME
+    root = tfds_source.resolve_data_dir(data_cfg.get("data_dir", None))
+    if data_cfg.get("download", False) and not os.path.isdir(
+      os.path.join(root, tfds_name.split("/")[0])
+    ):
+      tfds_source.check_download_reachable(tfds_name)
     _, tfds = tfds_source._import_tf()
     self._tfds = tfds
     self.tfds_name = data_cfg.get("tfds_name", "") or DEFAULT_TFDS_NAME

@@ -249,7 +249,9 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     """The fixed-z grid (a scatter plot over the true modes for 2-D data)."""
     if spec.kind == "points":
       means = _mixture_means(config)
-      return sampling.scatter_plot(sample("generate", key, config.eval.num_samples), means), 1
+      sigma = mixtures.mixture_spec(config.data.name)[1] if means is not None else None
+      points = sample("generate", key, config.eval.num_samples)
+      return sampling.scatter_plot(points, means, sigma=sigma), 1
     return default_preview(sample, key, config)
 
   def write_samples(sample, key, out_dir, tag, config, rows=8, cols=8, psis=None):
@@ -281,7 +283,9 @@ def _write_samples(sample, key, out_dir, tag, config, spec, num_classes, rows, c
     pts = sample("generate", k_grid, config.eval.num_samples)
     paths["grid"] = os.path.join(out_dir, f"sample_scatter_{tag}.png")
     if jax.process_index() == 0:
-      sampling.save_image(paths["grid"], sampling.scatter_plot(pts, _mixture_means(config)))
+      means = _mixture_means(config)
+      sigma = mixtures.mixture_spec(config.data.name)[1] if means is not None else None
+      sampling.save_image(paths["grid"], sampling.scatter_plot(pts, means, sigma=sigma))
     return paths
 
   def save_grid(name, z, ncol, labels=None):

@@ -584,6 +584,10 @@ class InceptionExtractor:
       pools.append(np.asarray(p, np.float64)[:n_real])
       logits.append(np.asarray(lg, np.float64)[:n_real])
 
+    from gan_jax import progress
+
+    total = len(images) if hasattr(images, "shape") else None
+    pbar = progress.bar(total=total, desc="Inception features", unit="img")
     for i, (batch, n_real) in enumerate(_fixed_batches(images, batch_size)):
       if self.resize == "clean_bicubic":
         x = jax.device_put(resize_clean_bicubic(batch), sharding)
@@ -594,10 +598,12 @@ class InceptionExtractor:
         fetch(*pending)
       pending = out
       done += n_real
+      pbar.update(n_real)
       if log_every and (i + 1) % log_every == 0:
         logging.info("inception features: %d images", done)
     if pending is not None:
       fetch(*pending)
+    pbar.close()
     if not pools:
       return np.zeros((0, POOL_DIM)), np.zeros((0, NUM_CLASSES))
     return np.concatenate(pools), np.concatenate(logits)

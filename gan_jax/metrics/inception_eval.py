@@ -57,14 +57,19 @@ def real_images(data_cfg, n: int) -> np.ndarray:
   with data_cfg.unlocked():
     data_cfg.random_flip = False  # the reference is the dataset itself
   source = data.build_source(data_cfg, seed=0, process_index=0, process_count=1)
+  from gan_jax import progress
+
   out, step, have = [], 0, 0
+  pbar = progress.bar(total=n, desc=f"Reference images of {data_cfg.name}", unit="img")
   try:
     while have < n:
       batch = source.batch(step, 1)["image"][0]
       out.append(batch)
       have += len(batch)
+      pbar.update(min(len(batch), n - pbar.n))
       step += 1
   finally:
+    pbar.close()
     source.close()
   return np.concatenate(out)[:n]
 
