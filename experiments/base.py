@@ -62,7 +62,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.eval_folder_b = ""
 
   c.game = ml_collections.ConfigDict()
-  c.game.name = "gan"  # gan | pix2pix | cyclegan | unrolled (gan_jax/games/)
+  c.game.name = "gan"  # gan | pix2pix | cyclegan | unrolled | srresnet | srgan | esrgan
   c.game.n_critic = 1  # discriminator updates per generator update
   c.game.l1_weight = 100.0  # pix2pix: lambda of the L1 term
   c.game.adv_weight = 1.0  # pix2pix: weight of the adversarial term (0: L1 only)
@@ -74,9 +74,15 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.game.standing_stats = 0
   c.game.unroll_steps = 5  # unrolled: look-ahead updates of D in G's loss
   c.game.unroll_first_order = False  # unrolled: hold the unrolled D constant in G's gradient
+  # Super-resolution (srresnet | srgan | esrgan): G's loss is pixel_weight x pixel_loss +
+  # perceptual_weight x perceptual_loss of VGG features (model.vgg_layer) + adv_weight x GAN.
+  c.game.pixel_loss = "mse"  # mse | l1
+  c.game.pixel_weight = 1.0
+  c.game.perceptual_weight = 0.0
+  c.game.perceptual_loss = "mse"  # mse (SRGAN) | l1 (ESRGAN)
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"  # dcgan | mlp | pix2pix | cyclegan | sngan | biggan
+  c.model.name = "dcgan"  # dcgan | mlp | pix2pix | cyclegan | sngan | biggan | sr
   c.model.z_dim = 100
   c.model.z_dist = "normal"  # normal | uniform
   c.model.dtype = "float32"  # compute dtype; parameters stay float32
@@ -111,6 +117,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.hier = False  # biggan: hierarchical latents (z chunks into every block)
   c.model.init = "ortho"  # biggan: ortho | N02 | glorot
   c.model.d_wide = True  # biggan: D's hidden widths are the block's output width
+  # sr: G srresnet | msrresnet | rrdbnet, D srgan | vgg_style, upscaling factor, the VGG19
+  # layer of the perceptual loss ("" none; relu5_4 is SRGAN's VGG54, conv5_4 ESRGAN's).
+  c.model.g_arch = "srresnet"
+  c.model.scale = 4
+  c.model.vgg_layer = ""
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # minimax | non_saturating | wasserstein | hinge | ...

@@ -15,6 +15,8 @@ functions (EMA weights; ``predicts`` names those it needs) and returns values pl
   the requested class, and the intra-class digits FD / IS.
 - ``truncation`` (digits runs with ``eval.truncation`` thresholds): digits IS / FD and
   class accuracy at each threshold of the truncation trick.
+- ``super_resolution`` (``photos``): PSNR / SSIM on Y of the upscaled held-out photographs
+  and of bicubic upsampling (``psnr``, ``ssim``, ``psnr_bicubic``, ``ssim_bicubic``).
 
 ``config.eval.metrics`` names the metrics; empty means the dataset's own
 (``DATASET_METRICS``), plus ``inception`` when ``eval.inception`` is set. Results go to
@@ -151,6 +153,40 @@ def _translation(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
       "psnr_ssim": "8-bit levels, all channels, no border crop (gan_jax.metrics.image_quality)",
     },
   }
+
+
+def _super_resolution(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """PSNR and SSIM of the upscaled held-out photographs, whole, against their HR, and of
+  plain bicubic upsampling of the same LR images: on the Y channel with ``scale`` border
+  pixels cropped (the SR literature's protocol), PSNR on RGB too."""
+  from gan_jax.data import sr as sr_data
+  from gan_jax.games.sr import degrade
+  from gan_jax.metrics import image_quality as iq
+
+  scale = config.model.scale
+  load_size = config.data.get("load_size", 0) or sr_data.LOAD_SIZE
+  scores: dict[str, list[float]] = {}
+  for hr in sr_data.heldout_images(load_size, scale):
+    lr = np.asarray(degrade(jax.numpy.asarray(hr[None]), scale))
+    for name, prefix in (("upscale", ""), ("bicubic", "_bicubic")):
+      out = _finite(sample(name, key, 1, inputs=(lr,)))
+      ref = hr[None]
+      for metric, value in (
+        ("psnr", iq.psnr(out, ref, crop_border=scale, y_channel=True)),
+        ("ssim", iq.ssim(out, ref, crop_border=scale, y_channel=True)),
+        ("psnr_rgb", iq.psnr(out, ref, crop_border=scale)),
+      ):
+        scores.setdefault(metric + prefix, []).append(float(value[0]))
+  result = {k: float(np.mean(v)) for k, v in scores.items()}
+  result["protocol"] = {
+    "name": "heldout_super_resolution",
+    "images": list(sr_data.HELDOUT_PHOTOS),
+    "short_side": load_size,
+    "scale": scale,
+    "lr": "games.sr.degrade: antialiased bicubic (a=-0.5), float32",
+    "psnr_ssim": f"Y (BT.601) of 8-bit levels, {scale} border pixels cropped; psnr_rgb: RGB",
+  }
+  return result
 
 
 def _label_accuracy(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
@@ -291,6 +327,7 @@ EVALUATORS: dict[str, Evaluator] = {
   "stacked_digits": Evaluator(("generate",), _stacked_digits),
   "inception": Evaluator((), _inception),  # generate, or translate for paired data
   "translation": Evaluator(("translate",), _translation),
+  "super_resolution": Evaluator(("upscale", "bicubic"), _super_resolution),
   "label_accuracy": Evaluator(("translate",), _label_accuracy),
   "cycle": Evaluator(("translate_ab", "translate_ba"), _cycle),
 }
@@ -298,6 +335,7 @@ DATASET_METRICS: dict[str, tuple[str, ...]] = {
   **{name: ("mode_coverage",) for name in mixtures.MIXTURES},
   "digits": ("digits",),
   "stacked_digits": ("stacked_digits",),
+  "photos": ("super_resolution",),
   "edges2digits": ("translation", "label_accuracy"),
   "gray2color": ("translation",),
   "paired_folder": ("translation",),

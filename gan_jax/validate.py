@@ -110,6 +110,10 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("game.pool_size", NON_NEGATIVE),
   ("game.standing_stats", NON_NEGATIVE),
   ("game.unroll_steps", NON_NEGATIVE),
+  ("game.pixel_loss", Choice(("mse", "l1"))),
+  ("game.pixel_weight", WEIGHT),
+  ("game.perceptual_weight", WEIGHT),
+  ("game.perceptual_loss", Choice(("mse", "l1"))),
   # Models: every size that becomes an array dimension is >= 1 (0 means "the default"
   # only where a comment in experiments/base.py says so).
   ("model.z_dim", POSITIVE),
@@ -126,6 +130,8 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("model.n_blocks", NON_NEGATIVE),
   ("model.attention", NON_NEGATIVE),
   ("model.shared_dim", NON_NEGATIVE),
+  ("model.scale", Choice((1, 2, 3, 4, 8))),
+  ("model.g_arch", Choice(("srresnet", "msrresnet", "rrdbnet"))),
   ("model.z_dist", Choice(("normal", "uniform"))),
   ("model.d_norm", Choice(("batch", "layer", "none"))),
   ("model.norm", Choice(("batch", "instance", "none"))),

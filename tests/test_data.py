@@ -261,6 +261,7 @@ def test_unknown_dataset_raises():
     "mnist",
     "paired_folder",
     "paired_folders",
+    "photos",
     "ring",
     "stacked_digits",
     "svhn_cropped",

@@ -113,6 +113,8 @@ CASES = [
   case("pacgan_pack_zero", "--config.model.pack=0", config="pacgan_ring", workdir="fresh", match="model.pack must be an integer >= 1"),
   case("unrolled_steps_negative", "--config.game.unroll_steps=-1", config="unrolled_ring", workdir="fresh", match="game.unroll_steps must be"),
   case("wgan_gp_penalty_negative", "--config.loss.penalty_weight=-10.0", config="wgan_gp_digits", workdir="fresh", match="loss.penalty_weight must be"),
+  case("srresnet_scale_5", "--config.model.scale=5", config="srresnet_x4", workdir="fresh", match=r"model.scale must be one of \[1, 2, 3, 4, 8\]"),
+  case("srgan_vgg_weights_missing", "--config.model.vgg_layer=relu5_4", "--config.game.perceptual_weight=0.006", config="srgan_x4", env={"GAN_JAX_VGG19": "/nonexistent/vgg19.npz"}, workdir="fresh_allowed", match="gan_jax.models.convert_vgg"),
   case("dcgan_stacked_shuffle_buffer", "--config.data.shuffle_buffer=0", config="dcgan_stacked_digits", workdir="fresh", match="data.shuffle_buffer must be"),
   # ---- Unknown names, bad flags, incompatible settings -----------------------------------
   case("unknown_model", "--config.model.name=resnet9", match="Unknown model 'resnet9'; valid models"),

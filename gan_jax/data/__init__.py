@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gan_jax.data import folder, paired, tfds_source, unpaired
+from gan_jax.data import folder, paired, sr, tfds_source, unpaired
 from gan_jax.data.embedded import EMBEDDED, DataSpec, Source
 
 __all__ = ["DataSpec", "Source", "build_source", "DATASETS"]
@@ -42,6 +42,7 @@ DATASETS: dict[str, Callable[..., Source]] = {
   **{name: _tfds(name) for name in (*tfds_source.TFDS_DATASETS, "tfds")},
   "folder": folder.FolderSource,
   **paired.PAIRED,
+  **sr.SR_DATASETS,
   **unpaired.UNPAIRED,
 }
 

@@ -186,7 +186,12 @@ class EdgesToDigits(PairedSource):
 
 
 def _skimage_photo(name: str) -> np.ndarray:
-  """One of scikit-image's bundled RGB photographs as ``uint8 [h, w, 3]`` (no download)."""
+  """One of scikit-image's bundled RGB photographs as ``uint8 [h, w, 3]`` (no download);
+  ``sklearn:NAME.jpg`` is one of scikit-learn's sample images."""
+  if name.startswith("sklearn:"):
+    from sklearn.datasets import load_sample_image
+
+    return np.ascontiguousarray(load_sample_image(name.split(":", 1)[1])[..., :3], np.uint8)
   import skimage.data
 
   if name == "motorcycle":
@@ -201,7 +206,7 @@ def load_photo(name: str, load_size: int) -> np.ndarray:
   """A bundled photograph downscaled so that its short side is ``load_size`` (cached).
 
   Args:
-    name: one of ``GRAY2COLOR_TRAIN + GRAY2COLOR_HELDOUT``.
+    name: a scikit-image photograph (``skimage.data.<name>``) or ``sklearn:NAME.jpg``.
     load_size: the short side after resizing (antialiased bicubic).
 
   Returns:
@@ -215,6 +220,25 @@ def load_photo(name: str, load_size: int) -> np.ndarray:
   size = (max(load_size, round(w * scale)), max(load_size, round(h * scale)))
   out = np.asarray(image.resize(size, Image.Resampling.BICUBIC), np.float32) / 127.5 - 1.0
   out.setflags(write=False)
+  return out
+
+
+def random_crops(source, photos, step: int, n_critic: int, r: int, flip: bool) -> np.ndarray:
+  """``[n_critic, B_local, r, r, 3]`` crops for ``source`` (a ShardedSource): each example
+  of the global batch draws a photograph, a position and a flip (if ``flip``) from
+  ``default_rng([seed, step])``; this process keeps its share."""
+  rng = np.random.default_rng([source.seed, step])
+  shape = (n_critic, source.global_batch)
+  which = source._share(rng.integers(0, len(photos), shape))
+  fy, fx = source._share(rng.random(shape)), source._share(rng.random(shape))
+  flips = source._share(rng.random(shape) < 0.5) & flip
+  out = np.empty((*which.shape, r, r, 3), np.float32)
+  for i in np.ndindex(which.shape):
+    photo = photos[which[i]]
+    y = int(fy[i] * (photo.shape[0] - r + 1))
+    x = int(fx[i] * (photo.shape[1] - r + 1))
+    crop = photo[y : y + r, x : x + r]
+    out[i] = crop[:, ::-1] if flips[i] else crop
   return out
 
 
@@ -246,20 +270,9 @@ class GrayToColor(PairedSource):
     self._held = None
 
   def batch(self, step: int, n_critic: int = 1) -> dict[str, np.ndarray]:
-    r = self.resolution
-    rng = np.random.default_rng([self.seed, step])
-    shape = (n_critic, self.global_batch)
-    which = self._share(rng.integers(0, len(self.photos), shape))
-    fy, fx = self._share(rng.random(shape)), self._share(rng.random(shape))
-    flip = self._share(rng.random(shape) < 0.5) & self.flip
-    target = np.empty((*which.shape, r, r, 3), np.float32)
-    for i in np.ndindex(which.shape):
-      photo = self.photos[which[i]]
-      y = int(fy[i] * (photo.shape[0] - r + 1))
-      x = int(fx[i] * (photo.shape[1] - r + 1))
-      crop = photo[y : y + r, x : x + r]
-      target[i] = crop[:, ::-1] if flip[i] else crop
-    return {"input": luma(target), "target": target, "label": np.zeros(which.shape, np.int32)}
+    target = random_crops(self, self.photos, step, n_critic, self.resolution, self.flip)
+    label = np.zeros(target.shape[:2], np.int32)
+    return {"input": luma(target), "target": target, "label": label}
 
   def heldout(self, n: int | None = None) -> dict[str, np.ndarray]:
     if self._held is None:

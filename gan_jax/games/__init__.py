@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import ml_collections
 
-from gan_jax.games import cyclegan, gan, pix2pix, unrolled
+from gan_jax.games import cyclegan, gan, pix2pix, sr, unrolled
 from gan_jax.games.base import Game, Network, Phase, PhaseContext, Predictor
 
 __all__ = ["GAMES", "Game", "Network", "Phase", "PhaseContext", "Predictor", "get", "build_game"]
@@ -32,6 +32,7 @@ GAMES: dict[str, GameSpec] = {
   "pix2pix": GameSpec(pix2pix.make_game, pix2pix.check_config, pix2pix.tiny),
   "cyclegan": GameSpec(cyclegan.make_game, cyclegan.check_config, cyclegan.tiny),
   "unrolled": GameSpec(unrolled.make_game, unrolled.check_config, unrolled.tiny),
+  **{name: GameSpec(sr.make_game, sr.check_config, sr.tiny) for name in sr.SR_GAMES},
 }
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.games.base import Network
-from gan_jax.models import blocks, resnet_gan, translation
+from gan_jax.models import blocks, resnet_gan, sr_family, translation
 from gan_jax.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
 
@@ -256,6 +256,7 @@ MODELS: dict[str, ModelFamily] = {
   "cyclegan": ModelFamily(_cyclegan, _cyclegan_tiny),
   "sngan": ModelFamily(_sngan, _sngan_tiny),
   "biggan": ModelFamily(_biggan, _biggan_tiny),
+  "sr": ModelFamily(sr_family.build, sr_family.tiny),
 }
 
 
