@@ -14,6 +14,9 @@ names one) and the process that made them removes them at the end.
 import os
 import shutil
 import tempfile
+import warnings
+
+import pytest
 
 _CREATED = []
 for _marker, _var, _prefix in (
@@ -34,3 +37,16 @@ def pytest_unconfigure(config):
   if not hasattr(config, "workerinput"):  # the xdist controller, or a run without xdist
     for path in _CREATED:
       shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _session_caches_survive(request):
+  """Makes a session cache directory again when it is gone after a test (so that the tests
+  after it still share compiled programs), with a warning naming the test."""
+  yield
+  for var in ("JAX_COMPILATION_CACHE_DIR", "GAN_JAX_CACHE"):
+    path = os.environ.get(var, "")
+    if path and not os.path.isdir(path):
+      os.makedirs(path, exist_ok=True)
+      msg = f"CACHE DIR REMOVED: {path} ({var}) was gone after {request.node.nodeid}"
+      warnings.warn(msg, stacklevel=2)

@@ -66,6 +66,10 @@ shutil.disk_usage = fake
 """
 INTERNAL_BUG = """
 from gan_jax import train
+
+# One worker runs the whole module, so its module-scoped fixture is built once
+# (`make test` runs pytest with --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("faults")
 def broken(config, workdir):
   raise TypeError("an internal bug")
 train._train = broken

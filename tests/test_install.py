@@ -4,7 +4,7 @@
 The project's files are copied to a temporary directory and installed from there with
 ``pip install --target`` (no dependencies, no build isolation: the test venv has them), so
 the checkout is left as it was. The run happens in another empty directory, where only the
-installed copy can be imported. About 40 s: a wheel build and two tiny runs.
+installed copy can be imported. About 30 s: a wheel build, a tiny run, a report.
 """
 
 import os
@@ -56,13 +56,17 @@ def test_pip_install_runs_the_shipped_experiments_from_anywhere(tmp_path):
   assert run.returncode == 0, run.stderr[-3000:]
   assert os.path.isdir(elsewhere / "wd" / "checkpoints" / "2")
 
-  # The console command takes the same flags.
-  sample = subprocess.run(
-    [str(site / "bin" / "gan-jax"), "--config=experiments/dcgan_digits.py:tiny",
-     "--workdir=wd", "--mode=sample"],
+  # The console command takes the same flags (the report mode: no compile), and refuses a
+  # bad value in one line with status 2.
+  report = subprocess.run(
+    [str(site / "bin" / "gan-jax"), "--workdir=wd", "--mode=report"],
     cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
   )  # fmt: skip
-  assert sample.returncode == 0, sample.stderr[-3000:]
-  assert os.path.exists(elsewhere / "wd" / "samples" / "sample_grid_0000002.png"), os.listdir(
-    elsewhere / "wd" / "samples"
-  )
+  assert report.returncode == 0, report.stderr[-3000:]
+  assert os.path.getsize(elsewhere / "wd" / "report.png") > 10_000
+  bad = subprocess.run(
+    [str(site / "bin" / "gan-jax"), "--config=experiments/dcgan_digits.py:tiny",
+     "--workdir=wd2", "--config.train.keep_checkpoints=0"],
+    cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+  )  # fmt: skip
+  assert bad.returncode == 2 and bad.stderr.strip().endswith("it never deletes them all)")
