@@ -16,10 +16,6 @@ import pytest
 from experiments import gan_ring
 from gan_jax import checkpoint, train
 
-# One worker runs the whole module, so its module-scoped fixture is built once
-# (`make test` runs pytest with --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("resume")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A DCGAN on digits: slow enough per step (tens of ms) to be killed mid-run.
 CLI = [

@@ -20,10 +20,6 @@ from PIL import Image
 from experiments import cyclegan_digits, pix2pix_edges2digits
 from gan_jax import train, translate
 
-# One worker runs the whole module, so its module-scoped fixture is built once
-# (`make test` runs pytest with --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("translation_runs")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
