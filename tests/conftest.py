@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import warnings
 
+import filelock
 import pytest
 
 _CREATED = []
@@ -39,10 +40,31 @@ def pytest_unconfigure(config):
       shutil.rmtree(path, ignore_errors=True)
 
 
+def remove_orphan_cache_entries(path: str) -> list[str]:
+  """Removes the XLA cache entries whose access-time file is missing, and returns their names.
+
+  XLA's size-limited cache writes an entry's ``-cache`` file, then its ``-atime`` file, under
+  its file lock. A process killed between the two (the tests that SIGKILL a run) leaves an
+  entry without ``-atime``, possibly half written; every later write by every process then
+  fails while scanning the entries for eviction ("Error writing persistent compilation cache
+  entry ... -atime"), and a read could get the half-written file. Taken under the same lock,
+  so an entry being written is never mistaken for one.
+  """
+  if not os.path.isdir(path):
+    return []
+  with filelock.FileLock(os.path.join(path, ".lockfile"), timeout=60):
+    names = set(os.listdir(path))
+    orphans = [n for n in names if n.endswith("-cache") and n[:-5] + "atime" not in names]
+    for name in orphans:
+      os.remove(os.path.join(path, name))
+  return orphans
+
+
 @pytest.fixture(autouse=True)
 def _session_caches_survive(request):
-  """Makes a session cache directory again when it is gone after a test (so that the tests
-  after it still share compiled programs), with a warning naming the test."""
+  """After each test: makes a session cache directory again when it is gone (so that the
+  tests after it still share compiled programs) and removes XLA cache entries that a killed
+  process left half made, each with a warning naming the test."""
   yield
   for var in ("JAX_COMPILATION_CACHE_DIR", "GAN_JAX_CACHE"):
     path = os.environ.get(var, "")
@@ -50,3 +72,7 @@ def _session_caches_survive(request):
       os.makedirs(path, exist_ok=True)
       msg = f"CACHE DIR REMOVED: {path} ({var}) was gone after {request.node.nodeid}"
       warnings.warn(msg, stacklevel=2)
+  orphans = remove_orphan_cache_entries(os.environ["JAX_COMPILATION_CACHE_DIR"])
+  if orphans:
+    msg = f"removed XLA cache entries left half made by {request.node.nodeid}: {orphans[:3]}"
+    warnings.warn(msg, stacklevel=2)

@@ -4,7 +4,8 @@
 
 Each case (a JSON object): ``id``, ``argv`` (the flags), ``cwd``, optional ``env`` (added to
 the environment), ``setup`` (Python run in the child before the command: the fault to
-inject), ``rlimit_fsize`` (bytes: the largest file the child may write) and ``timeout``
+inject), ``rlimit_fsize`` (bytes: the largest file the child may write; XLA's compilation
+cache is off in such a child) and ``timeout``
 (seconds). Every case runs in a child forked from this process after gan_jax is imported
 (no JAX backend is started before the fork), with its stdout and stderr in files; up to
 ``--jobs`` cases run at once. RESULTS.json maps each id to its exit status (None: killed at
@@ -21,6 +22,8 @@ import threading
 import time
 import traceback
 
+import jax
+
 import gan_jax.main  # noqa: F401 (imported once, before any fork)
 
 
@@ -34,6 +37,10 @@ def _child(case: dict, out_path: str, err_path: str) -> None:
     os.chdir(case["cwd"])
     os.environ.update(case.get("env", {}))
     if case.get("rlimit_fsize"):
+      # The limit would cut XLA's cache writes too, leaving a half-written entry in the
+      # session's shared cache. (The environment was read at import: JAX_* variables in
+      # ``env`` change nothing here, so the cache is turned off through jax.config.)
+      jax.config.update("jax_enable_compilation_cache", False)
       n = int(case["rlimit_fsize"])
       resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))
     exec(case.get("setup", ""), {"__name__": "fault_setup"})

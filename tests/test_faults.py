@@ -150,7 +150,7 @@ CASES = [
   case("num_steps_reached", status=0, match="at step 4, at or past train.num_steps=4: nothing to train"),
   case("num_steps_below_saved", "--config.train.num_steps=2", status=0, match="nothing to train"),
   # ---- Failures of a started run ----------------------------------------------------------
-  case("failed_save", "--config.model.width=64", "--config.train.num_steps=8", workdir="fresh_allowed", status=FAILED, rlimit_fsize=100_000, env={"JAX_ENABLE_COMPILATION_CACHE": "false"}, timeout=RUN_S, match=r"Saving a checkpoint in .* failed \(File too large\)"),
+  case("failed_save", "--config.model.width=64", "--config.train.num_steps=8", workdir="fresh_allowed", status=FAILED, rlimit_fsize=100_000, timeout=RUN_S, match=r"Saving a checkpoint in .* failed \(File too large\)"),
   case("disk_fills", "--config.train.num_steps=8", workdir="fresh_allowed", status=FAILED, setup=DISK_FILLS, timeout=RUN_S, match="nearly full.*stopped before saving step 4.*newest: 2"),
   case("non_finite_loss", "--config.train.num_steps=6", workdir="fresh_allowed", status=FAILED, setup=POISON_STEP_3, timeout=RUN_S, match="Non-finite loss or gradient at step 3.*Last good checkpoint: 2"),
   case("newest_checkpoint_damaged", "--config.train.num_steps=4", workdir="damaged_newest", status=0, timeout=RUN_S, match="Checkpoint at step 4 .* cannot be restored"),
@@ -302,5 +302,10 @@ def test_every_case(results):
     try:
       _check(results, c)
     except AssertionError as e:
-      failures.append(f"{c['id']}: {str(e)[:1500]}")
+      r = results[c["id"]]
+      stderr = "\n".join(f"    | {ln[:240]}" for ln in r["stderr"].splitlines()[-30:])
+      failures.append(
+        f"{c['id']}: exit status {r['status']} after {r['seconds']:.0f}s; "
+        f"{str(e).splitlines()[-1][:600]}\n  stderr, each line cut to 240 characters:\n{stderr}"
+      )
   assert not failures, f"{len(failures)} of {len(CASES)} cases failed:\n" + "\n\n".join(failures)
