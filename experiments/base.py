@@ -37,6 +37,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.channels = 3  # synthetic and folder (1: grayscale); the others fix their channels
   c.data.num_classes = 0  # synthetic only
   c.data.random_flip = False  # random horizontal flips, a pure function of (seed, step)
+  c.data.random_rotate = False  # SR sources: vertical flips and transpositions too
   c.data.crop = placeholder(int)  # centered square side before resizing; None: dataset's
   # TFDS: data_dir None -> $TFDS_DATA_DIR or ~/tensorflow_datasets; nothing is downloaded
   # unless download=True (else prepare once: tfds build NAME --data_dir=DIR).
@@ -55,7 +56,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   # target. paired_folder reads data.folder/{train,val,test}/ of A|B side-by-side images.
   c.data.direction = "AtoB"  # AtoB | BtoA
   c.data.load_size = 0  # resize before the random crop (0: the source's default; 286 at 256)
-  c.data.eval_split = "val"  # paired_folder's held-out subfolder (else test/)
+  c.data.eval_split = "val"  # paired_folder / sr_folder: held-out subfolder (else test/)
   c.data.folder_a = ""  # paired_folders: same-named files in two folders
   c.data.folder_b = ""
   c.data.eval_folder_a = ""
@@ -170,7 +171,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   # Metrics by name (gan_jax/evaluation.py); () = the dataset's own, + inception if set.
   c.eval.metrics = ()
-  c.eval.num_heldout = 0  # translation metrics: held-out pairs (0: all)
+  c.eval.num_heldout = 0  # translation and SR metrics: held-out items (0: all)
+  c.eval.sr_tile = 128  # super_resolution: LR images larger than this are upscaled in tiles
   c.eval.num_samples = 2500  # generated samples per evaluation (n_fake)
   # Inception metrics (FID, IS, KID, precision/recall, density/coverage) need converted
   # weights: python -m gan_jax.metrics.convert_inception --src=PATH/pt_inception-...pth

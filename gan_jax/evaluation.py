@@ -155,22 +155,45 @@ def _translation(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   }
 
 
-def _super_resolution(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
-  """PSNR and SSIM of the upscaled held-out photographs, whole, against their HR, and of
-  plain bicubic upsampling of the same LR images: on the Y channel with ``scale`` border
-  pixels cropped (the SR literature's protocol), PSNR on RGB too."""
+def _sr_heldout(config) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+  """The SR dataset's held-out ``(name, hr, lr or None)``, read once per process."""
   from gan_jax.data import sr as sr_data
+
+  n = config.eval.get("num_heldout", 0) or None
+  key = f"sr|{config.data.to_json_best_effort(sort_keys=True)}|{config.model.scale}|{n}"
+  if key not in _HELDOUT_CACHE:
+    _HELDOUT_CACHE.clear()  # one dataset at a time
+    _HELDOUT_CACHE[key] = sr_data.heldout_pairs(config.data, config.model.scale, n)
+  return _HELDOUT_CACHE[key]
+
+
+def _super_resolution(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """PSNR and SSIM of the upscaled held-out images, whole, against their HR, and of plain
+  bicubic upsampling of the same LR images: on the Y channel with ``scale`` border pixels
+  cropped (the SR literature's protocol), PSNR on RGB too. The LR image is the dataset's
+  own where it has one (DIV2K), else ``games.sr.degrade`` of the HR image. Images larger
+  than ``eval.sr_tile`` LR pixels are upscaled in tiles of that side overlapping by a
+  quarter of it (``gan_jax.upscale``), so that every image runs one compiled program and
+  memory stays bounded."""
+  from gan_jax import upscale
   from gan_jax.games.sr import degrade
   from gan_jax.metrics import image_quality as iq
 
   scale = config.model.scale
-  load_size = config.data.get("load_size", 0) or sr_data.LOAD_SIZE
+  tile = config.eval.get("sr_tile", 0)
   scores: dict[str, list[float]] = {}
-  for hr in sr_data.heldout_images(load_size, scale):
-    lr = np.asarray(degrade(jax.numpy.asarray(hr[None]), scale))
+  held = _sr_heldout(config)
+  own_lr = held[0][2] is not None
+  for _, hr, lr in held:
+    if lr is None:
+      lr = np.asarray(degrade(jax.numpy.asarray(hr[None]), scale))[0]
     for name, prefix in (("upscale", ""), ("bicubic", "_bicubic")):
-      out = _finite(sample(name, key, 1, inputs=(lr,)))
-      ref = hr[None]
+      if tile and max(lr.shape[:2]) > tile:
+        fn = functools.partial(lambda name, x: sample(name, key, len(x), inputs=(x,)), name)
+        out = upscale.tiled_upscale(fn, lr, scale, tile, tile // 4)[None]
+      else:
+        out = sample(name, key, 1, inputs=(lr[None],))
+      out, ref = _finite(out), hr[None]
       for metric, value in (
         ("psnr", iq.psnr(out, ref, crop_border=scale, y_channel=True)),
         ("ssim", iq.ssim(out, ref, crop_border=scale, y_channel=True)),
@@ -180,12 +203,18 @@ def _super_resolution(sample: SampleFn, key: jax.Array, config) -> dict[str, Any
   result = {k: float(np.mean(v)) for k, v in scores.items()}
   result["protocol"] = {
     "name": "heldout_super_resolution",
-    "images": list(sr_data.HELDOUT_PHOTOS),
-    "short_side": load_size,
+    "dataset": config.data.name,
+    "images": [name for name, _, _ in held],
     "scale": scale,
-    "lr": "games.sr.degrade: antialiased bicubic (a=-0.5), float32",
+    "lr": "the dataset's own LR images"
+    if own_lr
+    else "games.sr.degrade: antialiased bicubic (a=-0.5), float32",
     "psnr_ssim": f"Y (BT.601) of 8-bit levels, {scale} border pixels cropped; psnr_rgb: RGB",
   }
+  if config.data.name == "photos":
+    from gan_jax.data import sr as sr_data
+
+    result["protocol"]["short_side"] = config.data.get("load_size", 0) or sr_data.LOAD_SIZE
   return result
 
 

@@ -5,6 +5,9 @@
     --mode=eval    evaluate the newest good checkpoint; appends to DIR/eval.jsonl
     --mode=translate --input=IN --output=OUT   translate a folder of images (pix2pix;
                    cyclegan with --direction=AtoB|BtoA); --predict names the function
+    --mode=upscale --input=IN --output=OUT     super-resolve a folder of images of any size
+                   (srresnet, srgan, esrgan) in tiles of --tile LR pixels that share
+                   --tile_overlap pixels with their neighbours, blended without seams
     --checkpoint=best|STEP   sample or evaluate the best (train.best_metric) or a given step
     --mode=report  plot the run's losses, gradient norms, eval metrics and sample grids
                    into DIR/report.png (no --config needed)
@@ -41,14 +44,16 @@ if "config" not in FLAGS:  # main and benchmark may both be imported (tests)
   config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
 flags.DEFINE_enum(
-  "mode", "train", ["train", "sample", "eval", "translate", "report"], "What to do."
+  "mode", "train", ["train", "sample", "eval", "translate", "upscale", "report"], "What to do."
 )
-flags.DEFINE_string("input", None, "--mode=translate: a folder of images to translate.")
-flags.DEFINE_string("output", None, "--mode=translate: where the translated images go.")
+flags.DEFINE_string("input", None, "--mode=translate|upscale: a folder of images.")
+flags.DEFINE_string("output", None, "--mode=translate|upscale: where the outputs go.")
 flags.DEFINE_string("predict", "", "--mode=translate: the game's predict function.")
 flags.DEFINE_enum(
   "direction", None, ["AtoB", "BtoA"], "--mode=translate, two domains: translate_ab | _ba."
 )
+flags.DEFINE_integer("tile", 128, "--mode=upscale: LR pixels per tile side.")
+flags.DEFINE_integer("tile_overlap", 16, "--mode=upscale: LR pixels shared by adjacent tiles.")
 flags.DEFINE_string(
   "checkpoint", "newest", "For sample/eval: 'newest', 'best' (train.best_metric) or a step."
 )
@@ -143,6 +148,16 @@ def _main(argv):
     train.sample(config, FLAGS.workdir, which=FLAGS.checkpoint)
   elif FLAGS.mode == "eval":
     train.evaluate_checkpoint(config, FLAGS.workdir, which=FLAGS.checkpoint)
+  elif FLAGS.mode == "upscale":
+    if not (FLAGS.input and FLAGS.output):
+      raise app.UsageError("--mode=upscale needs --input=DIR and --output=DIR")
+    from gan_jax import upscale
+
+    with errors.user_input():  # the input folder and its images are the user's
+      upscale.upscale_folder(
+        config, FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.checkpoint,
+        tile=FLAGS.tile, overlap=FLAGS.tile_overlap,
+      )  # fmt: skip
   else:
     if not (FLAGS.input and FLAGS.output):
       raise app.UsageError("--mode=translate needs --input=DIR and --output=DIR")

@@ -95,6 +95,7 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("data.num_classes", NON_NEGATIVE),
   ("data.crop", Int(1, optional=True)),
   ("data.random_flip", Choice((False, True))),
+  ("data.random_rotate", Choice((False, True))),
   ("data.download", Choice((False, True))),
   ("data.shuffle_buffer", POSITIVE),
   ("data.on_bad_file", Choice(("skip", "fail"))),
@@ -167,6 +168,7 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("train.allow_config_change", Choice((False, True))),
   # Evaluation.
   ("eval.num_heldout", NON_NEGATIVE),
+  ("eval.sr_tile", NON_NEGATIVE),
   ("eval.num_samples", POSITIVE),
   ("eval.num_real", POSITIVE),
   ("eval.batch_size", POSITIVE),

@@ -115,6 +115,8 @@ CASES = [
   case("unrolled_steps_negative", "--config.game.unroll_steps=-1", config="unrolled_ring", workdir="fresh", match="game.unroll_steps must be"),
   case("wgan_gp_penalty_negative", "--config.loss.penalty_weight=-10.0", config="wgan_gp_digits", workdir="fresh", match="loss.penalty_weight must be"),
   case("srresnet_scale_5", "--config.model.scale=5", config="srresnet_x4", workdir="fresh", match=r"model.scale must be one of \[1, 2, 3, 4, 8\]"),
+  case("div2k_not_prepared", "--config.data.data_dir=/nonexistent/tfds", config="rrdbnet_div2k", workdir="fresh_allowed", match="tfds build div2k/bicubic_x4"),
+  case("sr_folder_missing", "--config.data.name=sr_folder", "--config.data.folder=/nonexistent/hr", config="srresnet_x4", workdir="fresh_allowed", match="SR image folder .* does not exist"),
   case("srgan_vgg_weights_missing", "--config.model.vgg_layer=relu5_4", "--config.game.perceptual_weight=0.006", config="srgan_x4", env={"GAN_JAX_VGG19": "/nonexistent/vgg19.npz"}, workdir="fresh_allowed", match="gan_jax.models.convert_vgg"),
   case("dcgan_stacked_shuffle_buffer", "--config.data.shuffle_buffer=0", config="dcgan_stacked_digits", workdir="fresh", match="data.shuffle_buffer must be"),
   # ---- Unknown names, bad flags, incompatible settings -----------------------------------

@@ -4,7 +4,8 @@ Networks: ``g`` (LR -> HR: SRResNet, MSRResNet or RRDBNet, ``model.g_arch``), ``
 SRGAN or VGG-style discriminator, ``model.d_arch``; absent when ``game.adv_weight`` is 0)
 and, for a perceptual loss, the frozen ``vgg`` (VGG19 features at ``model.vgg_layer``).
 Batches are HR crops ``{"image"}``; the LR input is made from them on the device by
-``degrade`` (bicubic downscaling by ``model.scale``).
+``degrade`` (bicubic downscaling by ``model.scale``), or is the dataset's own LR crop
+``{"lr"}`` where it has one (``div2k``: ``spec.input_shape`` is set).
 
 The generator's loss, in the papers' terms, with ``sr = g(degrade(hr))``:
 
@@ -126,10 +127,18 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
   percep_name = g_cfg.get("perceptual_loss", "mse")
   adv_w = g_cfg.get("adv_weight", 0.0)
   gan_loss = losses.get_loss(config.loss.name) if name == "srgan" else None
+  own_lr = spec.input_shape is not None  # the dataset's LR crops, aligned with the HR ones
+  if own_lr and spec.input_shape[0] * scale != spec.sample_shape[0]:
+    ratio = spec.sample_shape[0] // spec.input_shape[0]
+    raise ValueError(
+      f"model.scale={scale}, but {config.data.name!r} has LR images at 1/{ratio}: set "
+      f"model.scale={ratio} (or read another scale of the dataset)."
+    )
 
   def sr_of(ctx: PhaseContext, update: bool):
     hr = ctx.batch["image"]
-    return hr, ctx.apply("g", degrade(hr, scale), update=update)
+    lr = ctx.batch["lr"] if own_lr else degrade(hr, scale)
+    return hr, ctx.apply("g", lr, update=update)
 
   def adversarial(real_logits, fake_logits, for_d: bool):
     if name == "esrgan":
@@ -177,26 +186,28 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
 
   @functools.lru_cache(maxsize=1)
   def examples():
-    """HR crops of the held-out photographs for previews (centre crops)."""
+    """``(lr, hr)`` crops of the first held-out images for previews (three per image)."""
     from gan_jax.data import sr as sr_data
 
-    r = spec.sample_shape[0]
-    crops = []
-    for photo in sr_data.heldout_images(config.data.get("load_size", 0) or sr_data.LOAD_SIZE):
+    r, q = spec.sample_shape[0], spec.sample_shape[0] // scale
+    his, los = [], []
+    for _, hr, lr in sr_data.heldout_pairs(config.data, scale, -(-PREVIEW_ROWS // 3)):
       for fy, fx in ((0.5, 0.5), (0.3, 0.3), (0.7, 0.6)):
-        y, x = int(fy * (photo.shape[0] - r)), int(fx * (photo.shape[1] - r))
-        crops.append(photo[y : y + r, x : x + r])
-    return np.stack(crops[:PREVIEW_ROWS])
+        y, x = int(fy * (hr.shape[0] - r)) // scale, int(fx * (hr.shape[1] - r)) // scale
+        his.append(hr[y * scale : y * scale + r, x * scale : x * scale + r])
+        if lr is not None:
+          los.append(lr[y : y + q, x : x + q])
+    hr = np.stack(his[:PREVIEW_ROWS])
+    lr = np.stack(los[:PREVIEW_ROWS]) if los else np.asarray(degrade(jnp.asarray(hr), scale))
+    return lr, hr
 
   def draw(key, n):
     del key
-    hr = examples()
-    reps = -(-n // len(hr))
-    return (np.asarray(degrade(jnp.asarray(np.concatenate([hr] * reps)[:n]), scale)),)
+    lr = examples()[0]
+    return (np.concatenate([lr] * -(-n // len(lr)))[:n],)
 
   def preview(sample, key, config):
-    hr = examples()
-    lr = np.asarray(degrade(jnp.asarray(hr), scale))
+    lr, hr = examples()
     grid = quad(sample("bicubic", key, len(hr), inputs=(lr,)),
                 sample("upscale", key, len(hr), inputs=(lr,)), hr)  # fmt: skip
     return grid, max(1, 384 // grid.shape[1])
@@ -211,7 +222,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
 
   return Game(
     phases=phases,
-    batch_keys=("image",),
+    batch_keys=("image", "lr") if own_lr else ("image",),
     predict={"upscale": upscale, "bicubic": bicubic},
     draw_inputs={"upscale": draw, "bicubic": draw},
     preview=preview,
