@@ -23,6 +23,17 @@ def optimizer(
   return c
 
 
+def lazy_optimizer(
+  lr: float, b1: float, b2: float, interval: int, **schedule
+) -> ml_collections.ConfigDict:
+  """The Adam entry of a network with a lazy regulariser every ``interval`` steps: learning
+  rate ``lr * c`` and betas ``b ** c`` with ``c = interval / (interval + 1)``, so that the
+  main and regularisation updates together move as the unregularised optimizer would
+  (Karras et al. 2020, StyleGAN2, Appendix B; ``training_loop.py``'s ``mb_ratio``)."""
+  c = interval / (interval + 1)
+  return optimizer(lr=lr * c, b1=b1**c, b2=b2**c, **schedule)
+
+
 def get_base_config() -> ml_collections.ConfigDict:
   """Defaults: DCGAN on the embedded digits with the non-saturating loss."""
   c = ml_collections.ConfigDict()
@@ -63,7 +74,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.eval_folder_b = ""
 
   c.game = ml_collections.ConfigDict()
-  c.game.name = "gan"  # gan | pix2pix | cyclegan | unrolled | srresnet | srgan | esrgan
+  # gan | pix2pix | cyclegan | unrolled | srresnet | srgan | esrgan | stylegan2
+  c.game.name = "gan"
   c.game.n_critic = 1  # discriminator updates per generator update
   c.game.l1_weight = 100.0  # pix2pix: lambda of the L1 term
   c.game.adv_weight = 1.0  # pix2pix: weight of the adversarial term (0: L1 only)
@@ -81,6 +93,15 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.game.pixel_weight = 1.0
   c.game.perceptual_weight = 0.0
   c.game.perceptual_loss = "mse"  # mse (SRGAN) | l1 (ESRGAN)
+  # stylegan2: lazy R1 (gamma / 2, every r1_interval steps), path length (pl_weight, every
+  # pl_interval steps on batch / pl_batch_shrink, pl_mean moving by pl_decay), style mixing.
+  c.game.r1_gamma = 10.0
+  c.game.r1_interval = 16
+  c.game.pl_weight = 2.0
+  c.game.pl_interval = 4
+  c.game.pl_batch_shrink = 2
+  c.game.pl_decay = 0.01
+  c.game.style_mixing = 0.9
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"  # dcgan | mlp | pix2pix | cyclegan | sngan | biggan | sr
@@ -141,12 +162,23 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.augment = ml_collections.ConfigDict()
   c.augment.name = "none"
   c.augment.policy = "color,translation,cutout"  # DiffAugment's groups, applied in order
+  # ada (stylegan2): p starts at ada_p and every ada_interval steps moves by
+  # batch * interval / (ada_kimg * 1000) toward E[sign D(real)] = ada_target.
+  c.augment.ada_p = 0.0
+  c.augment.ada_target = 0.6
+  c.augment.ada_interval = 4
+  c.augment.ada_kimg = 500.0
+  c.augment.ada_resample = "sym6"  # sym6 (the reference's filters) | bilinear (faster)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.g = optimizer()
   c.optim.d = optimizer()
   c.optim.ema_decay = 0.999
   c.optim.ema_start = 0  # the EMA copies the weights before this step
+  # StyleGAN2's EMA: a half-life of ema_kimg thousand images (0: ema_decay above), with
+  # ema_rampup: the half-life is at most ema_rampup x the images seen so far.
+  c.optim.ema_kimg = 0.0
+  c.optim.ema_rampup = 0.0
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 2000

@@ -162,7 +162,11 @@ def make_step_config(config: ml_collections.ConfigDict, networks) -> step.StepCo
   }
   return step.StepConfig(
     seed=config.seed,
-    ema_decay=optim.ema_decay_fn(config.optim.ema_decay, config.optim.get("ema_start", 0)),
+    ema_decay=optim.ema_half_life_fn(
+      config.optim.ema_kimg, config.data.batch_size, config.optim.get("ema_rampup", 0.0)
+    )
+    if config.optim.get("ema_kimg", 0)
+    else optim.ema_decay_fn(config.optim.ema_decay, config.optim.get("ema_start", 0)),
     lr_factor=lr_factor,
   )
 

@@ -364,7 +364,7 @@ DATASET_METRICS: dict[str, tuple[str, ...]] = {
   **{name: ("mode_coverage",) for name in mixtures.MIXTURES},
   "digits": ("digits",),
   "stacked_digits": ("stacked_digits",),
-  "photos": ("super_resolution",),
+  **{name: ("super_resolution",) for name in ("photos", "sr_folder", "div2k")},
   "edges2digits": ("translation", "label_accuracy"),
   "gray2color": ("translation",),
   "paired_folder": ("translation",),

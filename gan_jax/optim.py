@@ -92,3 +92,26 @@ def ema_decay_fn(decay: float, start: int = 0) -> Schedule:
     Brock et al. 2019 (BigGAN) start the average after 20k iterations.
   """
   return lambda step: jnp.where(step < start, 0.0, decay).astype(jnp.float32)
+
+
+def ema_half_life_fn(kimg: float, batch_size: int, rampup: float = 0.0) -> Schedule:
+  """EMA decay by step from a half-life of ``kimg`` thousand images (StyleGAN2).
+
+  The average's weights halve every ``kimg * 1000`` images: ``decay = 0.5 ** (batch /
+  nimg)`` with ``nimg = kimg * 1000``, or, with ``rampup`` > 0, ``nimg = min(kimg * 1000,
+  rampup * images seen so far)`` (the decay grows with the run; at step 0 it is 0 and the
+  average copies the weights).
+
+  References:
+    Karras et al. 2020 (StyleGAN2-ADA), ``training_loop.py``: ``ema_kimg`` (10 for the
+    StyleGAN2 config, batch 32) and ``ema_rampup`` (0.05 for small data configs).
+  """
+  nimg = kimg * 1000.0
+
+  def decay(step):
+    half = jnp.float32(nimg)
+    if rampup:
+      half = jnp.minimum(half, jnp.asarray(step, jnp.float32) * batch_size * rampup)
+    return jnp.power(0.5, batch_size / jnp.maximum(half, 1e-8)).astype(jnp.float32)
+
+  return decay

@@ -114,6 +114,17 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("game.pixel_loss", Choice(("mse", "l1"))),
   ("game.pixel_weight", WEIGHT),
   ("game.perceptual_weight", WEIGHT),
+  ("game.r1_gamma", WEIGHT),
+  ("game.r1_interval", POSITIVE),
+  ("game.pl_weight", WEIGHT),
+  ("game.pl_interval", POSITIVE),
+  ("game.pl_batch_shrink", POSITIVE),
+  ("game.pl_decay", Float(0.0, 1.0)),
+  ("game.style_mixing", Float(0.0, 1.0)),
+  ("augment.ada_p", WEIGHT),
+  ("augment.ada_target", Float(-1.0, 1.0)),
+  ("augment.ada_interval", POSITIVE),
+  ("augment.ada_kimg", Float(0.0, open_lo=True)),
   ("game.perceptual_loss", Choice(("mse", "l1"))),
   # Models: every size that becomes an array dimension is >= 1 (0 means "the default"
   # only where a comment in experiments/base.py says so).
@@ -153,6 +164,8 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("optim.*.gamma", Float(0.0, open_lo=True)),
   ("optim.ema_decay", Float(0.0, 1.0)),
   ("optim.ema_start", NON_NEGATIVE),
+  ("optim.ema_kimg", WEIGHT),
+  ("optim.ema_rampup", WEIGHT),
   # Training loop.
   ("train.num_steps", POSITIVE),
   ("train.steps_per_call", POSITIVE),

@@ -259,7 +259,16 @@ def test_build_dcgan_rejects_non_square_or_wrong_rank(shape):
 def test_build_models_unknown_name_raises():
   with pytest.raises(ValueError, match=r"resnet.*dcgan.*mlp"):
     build_models(_model_cfg(name="resnet"), (32, 32, 1))
-  assert sorted(MODELS) == ["biggan", "cyclegan", "dcgan", "mlp", "pix2pix", "sngan", "sr"]
+  assert sorted(MODELS) == [
+    "biggan",
+    "cyclegan",
+    "dcgan",
+    "mlp",
+    "pix2pix",
+    "sngan",
+    "sr",
+    "stylegan2",
+  ]
 
 
 def test_compute_dtype():

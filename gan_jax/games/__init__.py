@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import ml_collections
 
-from gan_jax.games import cyclegan, gan, pix2pix, sr, unrolled
+from gan_jax.games import cyclegan, gan, pix2pix, sr, stylegan2, unrolled
 from gan_jax.games.base import Game, Network, Phase, PhaseContext, Predictor
 
 __all__ = ["GAMES", "Game", "Network", "Phase", "PhaseContext", "Predictor", "get", "build_game"]
@@ -33,6 +33,7 @@ GAMES: dict[str, GameSpec] = {
   "cyclegan": GameSpec(cyclegan.make_game, cyclegan.check_config, cyclegan.tiny),
   "unrolled": GameSpec(unrolled.make_game, unrolled.check_config, unrolled.tiny),
   **{name: GameSpec(sr.make_game, sr.check_config, sr.tiny) for name in sr.SR_GAMES},
+  "stylegan2": GameSpec(stylegan2.make_game, stylegan2.check_config, stylegan2.tiny),
 }
 
 

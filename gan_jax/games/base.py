@@ -327,16 +327,30 @@ class Predictor:
       {"params": params, **collections}, *inputs, train=True, rngs=rngs, mutable=list(collections)
     )
 
-  def __call__(self, name: str, *inputs, train: bool = False, key: Array | None = None):
+  def __call__(
+    self,
+    name: str,
+    *inputs,
+    train: bool = False,
+    key: Array | None = None,
+    method: str | None = None,
+    **kwargs,
+  ):
+    """Network ``name`` applied to ``inputs`` (``method``: another method of its module;
+    ``kwargs``: its keyword arguments, e.g. a truncation)."""
     net = self.networks[name]
     if not net.trained:
-      return net.module.apply(self.state.consts[name], *inputs, train=False)
+      return net.module.apply(self.state.consts[name], *inputs, train=False, method=method)
     params = self.state.ema[name] if name in self.ema_names else self.state.params[name]
     cols = self.collections(name)
     rngs = {"dropout": key} if key is not None else None
     if train and cols:  # batch statistics; the stored ones are left as they are
+      if method is not None or kwargs:
+        raise ValueError("Training-mode prediction takes the module's __call__ inputs only.")
       return self.apply_train(name, *inputs, collections=cols, key=key)[0]
-    return net.module.apply({"params": params, **cols}, *inputs, train=train, rngs=rngs)
+    return net.module.apply(
+      {"params": params, **cols}, *inputs, train=train, rngs=rngs, method=method, **kwargs
+    )
 
 
 _RUNNING_STATS = ("mean", "var")

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.games.base import Network
-from gan_jax.models import blocks, resnet_gan, sr_family, translation
+from gan_jax.models import blocks, resnet_gan, sr_family, stylegan2, translation
 from gan_jax.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
 
@@ -239,6 +239,45 @@ def _biggan_tiny(c: ml_collections.ConfigDict) -> None:
   c.model.attention = 8
 
 
+def _stylegan2(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  """StyleGAN2 (Karras et al. 2020): the mapping + skip synthesis generator and the residual
+  discriminator, float32. ``model.z_dim``, ``model.w_dim`` (512), ``model.map_layers`` (8;
+  the reference's small configs use 2), ``model.d_map_layers`` (8: D's label mapping),
+  ``model.lr_mul`` (0.01: the mapping networks), ``model.w_avg_beta`` (0.995),
+  ``model.channel_base`` (32768; the reference's ``fmaps * 32768``), ``model.channel_max``
+  (512), ``model.mbstd_group`` (4), ``model.mbstd_channels`` (1), ``model.cmap_dim`` (0:
+  the 4x4 channels), ``model.noise_mode`` (auto | random | const | none) and
+  ``model.fused_modconv`` (True). Square power-of-two images of at least 8 px; class
+  labels condition both networks when ``num_classes`` > 0."""
+  del axis_name, input_shape
+  side = _square_side("stylegan2", shape)
+  if cfg.get("dtype", "float32") != "float32":
+    raise ValueError(f"model 'stylegan2' runs in float32; got model.dtype {cfg.dtype!r}.")
+  stylegan2.check_resolution(side, 8)
+  base, cmax = cfg.get("channel_base", 32768), cfg.get("channel_max", 512)
+  lr_mul = cfg.get("lr_mul", 0.01)
+  g = stylegan2.StyleGAN2Generator(
+    side, shape[-1], cfg.z_dim, cfg.get("w_dim", 512), num_classes, cfg.get("map_layers", 8),
+    lr_mul, cfg.get("w_avg_beta", 0.995), base, cmax, cfg.get("noise_mode", "auto"),
+    cfg.get("fused_modconv", True),
+  )  # fmt: skip
+  d = stylegan2.StyleGAN2Discriminator(
+    side, num_classes, base, cmax, cfg.get("mbstd_group", 4), cfg.get("mbstd_channels", 1),
+    cfg.get("cmap_dim", 0), cfg.get("d_map_layers", 8), lr_mul,
+  )  # fmt: skip
+  return _players(cfg, g, d, shape, num_classes)
+
+
+def _stylegan2_tiny(c: ml_collections.ConfigDict) -> None:
+  c.data.resolution = 16
+  c.model.z_dim = 16
+  c.model.w_dim = 16
+  c.model.map_layers = 2
+  c.model.d_map_layers = 2
+  c.model.channel_base = 128  # 16 channels at 4 and 8 px, 8 at 16 px
+  c.model.channel_max = 16
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelFamily:
   """A model family: ``build(model_cfg, sample_shape, num_classes, axis_name,
@@ -257,6 +296,7 @@ MODELS: dict[str, ModelFamily] = {
   "sngan": ModelFamily(_sngan, _sngan_tiny),
   "biggan": ModelFamily(_biggan, _biggan_tiny),
   "sr": ModelFamily(sr_family.build, sr_family.tiny),
+  "stylegan2": ModelFamily(_stylegan2, _stylegan2_tiny),
 }
 
 

@@ -1,4 +1,4 @@
-"""Shared layers of the SN-GAN / SAGAN / BigGAN family, and minibatch layers against collapse.
+"""Shared layers of SN-GAN / SAGAN / BigGAN and StyleGAN2, and minibatch layers against collapse.
 
 - ``SNConv``, ``SNDense``, ``SNEmbed``: convolution, dense and embedding layers whose
   weight is divided by its largest singular value, estimated by power iteration
@@ -11,6 +11,10 @@
 - ``minibatch_stddev`` / ``MinibatchStdDev`` (ProGAN, StyleGAN2 group form) and
   ``MinibatchDiscrimination`` (Salimans et al. 2016).
 - ``orthogonal_regularization``: BigGAN's off-diagonal orthogonal penalty.
+- StyleGAN2 ops: ``EqualizedDense`` / ``EqualizedConv`` (equalised learning rate with a
+  learning-rate multiplier, fused ``bias_act``), ``upfirdn2d`` / ``upsample2d`` /
+  ``downsample2d`` (FIR resampling with the ``[1, 3, 3, 1]`` filter) and
+  ``modulated_conv2d`` (modulation and demodulation as one grouped convolution).
 
 Layout is NHWC; kernels are ``[KH, KW, Cin, Cout]`` (flax's), which reshape to the
 ``[KH * KW * Cin, Cout]`` matrix whose singular values and Gram matrix ``W^T W`` equal
@@ -51,16 +55,20 @@ References:
   Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN" (the group
   form of minibatch standard deviation, ``num_channels``).
   Salimans et al. 2016, "Improved Techniques for Training GANs", Section 3.2.
+  Karras et al. 2019, "A Style-Based Generator Architecture for Generative Adversarial
+  Networks" (learning-rate multiplier, 2nd-moment normalisation of the latents).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 Initializer = Callable[..., Array]
@@ -780,3 +788,377 @@ def orthogonal_regularization(
     off = gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))
     total = total + jnp.sum(jnp.square(off))
   return weight * total
+
+
+# ------------------------------------------------------------------------------------------
+# StyleGAN2 ops (Karras et al. 2020): equalised learning rate, FIR resampling, modulated
+# convolution. NHWC throughout; kernels ``[KH, KW, Cin, Cout]``.
+
+# The binomial low-pass filter of StyleGAN2's resampling, as separable taps.
+FIR_TAPS = (1.0, 3.0, 3.0, 1.0)
+# Default slope and gain of the leaky ReLU of StyleGAN2 (``bias_act``'s ``lrelu``).
+LRELU_ALPHA = 0.2
+ACTIVATION_GAINS = {"linear": 1.0, "lrelu": math.sqrt(2.0)}
+
+
+def setup_filter(taps: Sequence[float] = FIR_TAPS) -> np.ndarray:
+  """The 2-D FIR filter of ``taps``: their outer product, normalised to sum 1.
+
+  Args:
+    taps: 1-D filter taps (StyleGAN2: ``[1, 3, 3, 1]``).
+
+  Returns:
+    A float32 ``[len(taps), len(taps)]`` numpy array (a constant, never a parameter).
+
+  References:
+    Karras et al. 2020, Section 2 / Appendix B (bilinear-like ``[1, 3, 3, 1]`` filter);
+    stylegan2-ada-pytorch ``upfirdn2d.setup_filter`` (non-separable, ``normalize=True``).
+  """
+  f = np.asarray(taps, np.float64)
+  if f.ndim != 1 or f.size == 0:
+    raise ValueError(f"Filter taps must be a non-empty 1-D sequence, got {taps!r}.")
+  f = np.outer(f, f)
+  return (f / f.sum()).astype(np.float32)
+
+
+def _padding4(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
+  """``(left, right, top, bottom)`` of an int or a 2- or 4-sequence (x first, y second)."""
+  if isinstance(padding, int):
+    return (padding,) * 4
+  p = tuple(int(v) for v in padding)
+  if len(p) == 2:
+    return p[0], p[0], p[1], p[1]
+  if len(p) != 4:
+    raise ValueError(f"padding must be an int or 2 or 4 ints, got {padding!r}.")
+  return p  # type: ignore[return-value]
+
+
+def upfirdn2d(
+  x: Array,
+  f: Any,
+  up: int = 1,
+  down: int = 1,
+  padding: int | Sequence[int] = 0,
+  gain: float = 1.0,
+  flip_filter: bool = False,
+) -> Array:
+  """Upsample, pad, FIR-filter and downsample a batch of images, channel by channel.
+
+  In order: insert ``up - 1`` zeros after every pixel along each spatial axis; pad with
+  zeros (negative padding crops); convolve every channel with the 2-D filter ``f`` times
+  ``gain`` (a true convolution: ``f`` flipped, unless ``flip_filter``); keep every
+  ``down``-th pixel. One ``lax.pad`` (interior padding for the zeros) and one depthwise
+  convolution; differentiable to any order.
+
+  Args:
+    x: ``[N, H, W, C]``.
+    f: ``[FH, FW]`` filter (e.g. ``setup_filter()``).
+    up: upsampling factor.
+    down: downsampling factor.
+    padding: int, ``(x, y)`` or ``(left, right, top, bottom)``, in pixels of the
+      upsampled image (the reference's ``[x0, x1, y0, y1]``).
+    gain: scale of the filter (``f * gain``: ``gain ** (f.ndim / 2)`` for a 2-D ``f``).
+    flip_filter: correlate with ``f`` instead of convolving.
+
+  Returns:
+    ``[N, (H * up + top + bottom - FH + 1) / down, ..., C]`` (rounded up), ``x.dtype``.
+
+  References:
+    Karras et al. 2020, Appendix B; stylegan2-ada-pytorch ``upfirdn2d._upfirdn2d_ref``.
+  """
+  if up < 1 or down < 1:
+    raise ValueError(f"up and down must be >= 1, got {up} and {down}.")
+  px0, px1, py0, py1 = _padding4(padding)
+  c = x.shape[-1]
+  zero = jnp.zeros((), x.dtype)
+  # Zero insertion (interior) and the trailing up - 1 zeros, then the padding / cropping.
+  x = jax.lax.pad(
+    x, zero, [(0, 0, 0), (py0, py1 + up - 1, up - 1), (px0, px1 + up - 1, up - 1), (0, 0, 0)]
+  )
+  f = np.asarray(f, np.float32) * np.float32(gain ** (np.ndim(f) / 2))
+  if f.ndim != 2:
+    raise ValueError(f"upfirdn2d takes a 2-D filter, got shape {f.shape}.")
+  if not flip_filter:
+    f = f[::-1, ::-1]
+  kernel = jnp.asarray(np.tile(f[:, :, None, None], (1, 1, 1, c)), x.dtype)
+  x = jax.lax.conv_general_dilated(
+    x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c
+  )
+  return x[:, ::down, ::down]
+
+
+def upsample2d(x: Array, f: Any = None, up: int = 2) -> Array:
+  """``[N, H, W, C] -> [N, H * up, W * up, C]``: zero insertion and the FIR filter with gain
+  ``up ** 2`` (so that a constant image stays constant).
+
+  References:
+    stylegan2-ada-pytorch ``upfirdn2d.upsample2d`` (its padding and gain).
+  """
+  f = setup_filter() if f is None else np.asarray(f, np.float32)
+  fh, fw = f.shape
+  pad = ((fw + up - 1) // 2, (fw - up) // 2, (fh + up - 1) // 2, (fh - up) // 2)
+  return upfirdn2d(x, f, up=up, padding=pad, gain=up * up)
+
+
+def downsample2d(x: Array, f: Any = None, down: int = 2) -> Array:
+  """``[N, H, W, C] -> [N, H / down, W / down, C]``: the FIR filter, then every ``down``-th
+  pixel.
+
+  References:
+    stylegan2-ada-pytorch ``upfirdn2d.downsample2d`` (its padding).
+  """
+  f = setup_filter() if f is None else np.asarray(f, np.float32)
+  fh, fw = f.shape
+  pad = ((fw - down + 1) // 2, (fw - down) // 2, (fh - down + 1) // 2, (fh - down) // 2)
+  return upfirdn2d(x, f, down=down, padding=pad)
+
+
+def bias_act(
+  x: Array, b: Array | None = None, act: str = "linear", gain: float | None = None
+) -> Array:
+  """``act(x + b) * gain`` with ``b`` on the last axis (StyleGAN2's ``bias_act``).
+
+  Args:
+    x: ``[..., C]``.
+    b: ``[C]`` bias, or None.
+    act: ``linear`` or ``lrelu`` (slope 0.2).
+    gain: output scale; None gives the activation's default (``linear`` 1, ``lrelu``
+      sqrt(2), which keeps the second moment of N(0, 1) inputs).
+
+  Returns:
+    An array like ``x``.
+
+  References:
+    Karras et al. 2020; stylegan2-ada-pytorch ``bias_act`` (``def_gain``, ``def_alpha``).
+  """
+  if act not in ACTIVATION_GAINS:
+    raise ValueError(f"Unknown activation {act!r}; valid: {sorted(ACTIVATION_GAINS)}")
+  if b is not None:
+    x = x + b.astype(x.dtype)
+  if act == "lrelu":
+    x = jax.nn.leaky_relu(x, LRELU_ALPHA)
+  g = ACTIVATION_GAINS[act] if gain is None else gain
+  return x * g if g != 1 else x
+
+
+def normalize_2nd_moment(x: Array, axis: int = -1, eps: float = 1e-8) -> Array:
+  """``x / sqrt(mean(x ** 2) + eps)`` along ``axis`` (Karras et al. 2019, mapping input)."""
+  return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=axis, keepdims=True) + eps)
+
+
+def _normal_over(scale: float) -> Initializer:
+  """N(0, 1) / ``scale``: an equalised-lr weight stored for learning-rate multiplier ``scale``."""
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.normal(key, shape, dtype) / scale
+
+  return init
+
+
+def equalized_gain(fan_in: int, lr_mul: float = 1.0) -> float:
+  """Runtime scale of an equalised-lr weight: ``lr_mul / sqrt(fan_in)`` (Karras et al. 2018,
+  Section 4.1; StyleGAN's ``lr_multiplier``)."""
+  return lr_mul / math.sqrt(fan_in)
+
+
+class EqualizedDense(nn.Module):
+  """Dense layer with equalised learning rate and a fused bias and activation.
+
+  Param ``kernel [in, out]`` is stored as N(0, 1) / ``lr_mul`` and applied times
+  ``lr_mul / sqrt(in)``; ``bias [out]`` is stored as ``bias_init`` and applied times
+  ``lr_mul``. Output ``bias_act(x W, b, activation)``.
+
+  Attributes:
+    features: output features.
+    use_bias: whether to add the bias.
+    bias_init: stored initial value of the bias (the styles' affine layers: 1).
+    lr_mul: learning-rate multiplier (StyleGAN's mapping network: 0.01).
+    activation: ``linear`` or ``lrelu``.
+
+  References:
+    Karras et al. 2018, Section 4.1 (equalised learning rate); Karras et al. 2019, Section
+    2 / Appendix C (``lr_mul`` of the mapping network); stylegan2-ada-pytorch
+    ``FullyConnectedLayer``.
+  """
+
+  features: int
+  use_bias: bool = True
+  bias_init: float = 0.0
+  lr_mul: float = 1.0
+  activation: str = "linear"
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    """``[..., in] -> [..., features]``."""
+    fan_in = x.shape[-1]
+    kernel = self.param("kernel", _normal_over(self.lr_mul), (fan_in, self.features), jnp.float32)
+    w = kernel * equalized_gain(fan_in, self.lr_mul)
+    b = None
+    if self.use_bias:
+      b = self.param("bias", nn.initializers.constant(self.bias_init), (self.features,))
+      b = b * self.lr_mul
+    return bias_act(x @ w.astype(x.dtype), b, self.activation)
+
+
+class EqualizedConv(nn.Module):
+  """2-D convolution with equalised learning rate, optional FIR downsampling by 2 and a
+  fused bias and activation.
+
+  Param ``kernel [K, K, Cin, Cout]`` is stored as N(0, 1) / ``lr_mul`` and applied times
+  ``lr_mul / sqrt(Cin * K * K)``; ``bias [Cout]`` (zeros) times ``lr_mul``. Padding
+  ``K // 2`` keeps the size. With ``down=2``: the FIR filter (padded so that the result is
+  exactly half the size), then the convolution with stride 2 (a 1x1 kernel: FIR
+  downsampling, then the convolution), as the reference's ``conv2d_resample``. Output
+  ``bias_act(conv, b, activation, gain=activation_gain * gain)``.
+
+  Attributes:
+    features: output channels.
+    kernel_size: ``K``.
+    use_bias: whether to add the bias.
+    activation: ``linear`` or ``lrelu``.
+    down: 1 or 2.
+    lr_mul: learning-rate multiplier.
+    resample_taps: taps of the FIR filter.
+
+  References:
+    Karras et al. 2018, Section 4.1; Karras et al. 2020, Appendix B; stylegan2-ada-pytorch
+    ``Conv2dLayer`` and ``conv2d_resample``.
+  """
+
+  features: int
+  kernel_size: int = 3
+  use_bias: bool = True
+  activation: str = "linear"
+  down: int = 1
+  lr_mul: float = 1.0
+  resample_taps: tuple[float, ...] = FIR_TAPS
+
+  @nn.compact
+  def __call__(self, x: Array, gain: float = 1.0) -> Array:
+    """``[N, H, W, Cin] -> [N, H / down, W / down, features]``; ``gain`` scales the output
+    (the residual blocks' sqrt(0.5))."""
+    if self.down not in (1, 2):
+      raise ValueError(f"EqualizedConv supports down 1 or 2, got {self.down}.")
+    k, cin = self.kernel_size, x.shape[-1]
+    shape = (k, k, cin, self.features)
+    kernel = self.param("kernel", _normal_over(self.lr_mul), shape, jnp.float32)
+    w = (kernel * equalized_gain(cin * k * k, self.lr_mul)).astype(x.dtype)
+    p = k // 2
+    dn = ("NHWC", "HWIO", "NHWC")
+    if self.down == 1:
+      y = jax.lax.conv_general_dilated(x, w, (1, 1), [(p, p), (p, p)], dimension_numbers=dn)
+    else:
+      f = setup_filter(self.resample_taps)
+      fw, d = f.shape[1], self.down
+      lo, hi = p + (fw - d + 1) // 2, p + (fw - d) // 2
+      pad = (lo, hi, lo, hi)
+      if k == 1:
+        y = upfirdn2d(x, f, down=d, padding=pad)
+        y = jax.lax.conv_general_dilated(y, w, (1, 1), "VALID", dimension_numbers=dn)
+      else:
+        y = upfirdn2d(x, f, padding=pad)
+        y = jax.lax.conv_general_dilated(y, w, (d, d), "VALID", dimension_numbers=dn)
+    b = None
+    if self.use_bias:
+      b = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32) * self.lr_mul
+    return bias_act(y, b, self.activation, ACTIVATION_GAINS[self.activation] * gain)
+
+
+def _conv_up2(x: Array, w: Array, padding: int, f: np.ndarray, groups: int) -> Array:
+  """Transposed convolution with stride 2, then the FIR filter (gain 4): the reference's
+  ``conv2d_resample(up=2)``. ``w`` is ``[K, K, Cin / groups, Cout]``; the transposed
+  convolution is the correlation of the zero-upsampled input with the flipped kernel."""
+  kh, kw = w.shape[:2]
+  y = jax.lax.conv_general_dilated(
+    x,
+    w[::-1, ::-1],
+    (1, 1),
+    [(kh - 1, kh - 1), (kw - 1, kw - 1)],
+    lhs_dilation=(2, 2),
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    feature_group_count=groups,
+  )
+  fh, fw = f.shape
+  px0, px1 = padding + (fw + 1) // 2 - (kw - 1), padding + (fw - 2) // 2 - (kw - 2)
+  py0, py1 = padding + (fh + 1) // 2 - (kh - 1), padding + (fh - 2) // 2 - (kh - 2)
+  return upfirdn2d(y, f, padding=(px0, px1, py0, py1), gain=4.0)
+
+
+def _conv(x: Array, w: Array, padding: int, up: int, f: np.ndarray, groups: int = 1) -> Array:
+  if up == 2:
+    return _conv_up2(x, w, padding, f, groups)
+  return jax.lax.conv_general_dilated(
+    x,
+    w,
+    (1, 1),
+    [(padding, padding)] * 2,
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    feature_group_count=groups,
+  )
+
+
+def modulated_conv2d(
+  x: Array,
+  weight: Array,
+  styles: Array,
+  *,
+  demodulate: bool = True,
+  up: int = 1,
+  padding: int | None = None,
+  resample_taps: Sequence[float] = FIR_TAPS,
+  fused: bool = True,
+  eps: float = 1e-8,
+) -> Array:
+  """StyleGAN2's modulated convolution, with weight demodulation and optional up x2.
+
+  Per sample ``n``: ``w'_n = weight * styles[n]`` on the input channels and, with
+  ``demodulate``, ``w''_n = w'_n / sqrt(sum_{kh, kw, cin} w'_n ** 2 + eps)`` per output
+  channel; the output is ``x[n]`` convolved with ``w''_n``. ``fused=True`` runs all
+  samples as one grouped convolution: the batch moves into the channels
+  (``[1, H, W, N * Cin]``), the per-sample kernels stack to ``[K, K, Cin, N * Cout]`` and
+  ``feature_group_count = N``. ``fused=False`` is the reference's other form: scale the
+  activations by the styles, one ordinary convolution with the shared ``weight``, scale the
+  outputs by the demodulation coefficients (the same function; no per-sample kernels).
+  ``up=2``: a stride-2 transposed convolution, then the ``resample_taps`` FIR filter (gain
+  4), as the reference's ``conv2d_resample`` (its up layers use the kernel un-flipped,
+  ``flip_weight=False``: the transposed convolution of ``weight``).
+
+  Args:
+    x: ``[N, H, W, Cin]``.
+    weight: ``[K, K, Cin, Cout]`` (runtime weight; the caller applies any gain).
+    styles: ``[N, Cin]``.
+    demodulate: divide each sample's output channels by the norm of their kernel.
+    up: 1 or 2.
+    padding: of the (upsampled) image; None gives ``K // 2`` (size kept, or doubled).
+    resample_taps: FIR taps of the up path.
+    fused: grouped convolution (True) or activation scaling (False).
+    eps: added to the squared norm before the inverse square root.
+
+  Returns:
+    ``[N, H * up, W * up, Cout]``.
+
+  References:
+    Karras et al. 2020, Section 2.2, eqs. 1-3 and Appendix B (grouped-convolution
+    implementation); stylegan2-ada-pytorch ``modulated_conv2d``.
+  """
+  if up not in (1, 2):
+    raise ValueError(f"modulated_conv2d supports up 1 or 2, got {up}.")
+  n, h, wd, cin = x.shape
+  kh, kw, _, cout = weight.shape
+  p = kh // 2 if padding is None else padding
+  f = setup_filter(resample_taps)
+  styles = styles.astype(x.dtype)
+  weight = weight.astype(x.dtype)
+  w = weight[None] * styles[:, None, None, :, None]  # [N, K, K, Cin, Cout]
+  dcoefs = None
+  if demodulate:
+    dcoefs = jax.lax.rsqrt(jnp.sum(jnp.square(w), axis=(1, 2, 3)) + eps)  # [N, Cout]
+  if not fused:
+    y = _conv(x * styles[:, None, None, :], weight, p, up, f)
+    return y * dcoefs[:, None, None, :] if demodulate else y
+  if demodulate:
+    w = w * dcoefs[:, None, None, None, :]
+  xg = jnp.transpose(x, (1, 2, 0, 3)).reshape(1, h, wd, n * cin)
+  wg = jnp.transpose(w, (1, 2, 3, 0, 4)).reshape(kh, kw, cin, n * cout)
+  y = _conv(xg, wg, p, up, f, groups=n)  # [1, H', W', N * Cout]
+  return jnp.transpose(y.reshape(*y.shape[1:3], n, cout), (2, 0, 1, 3))
