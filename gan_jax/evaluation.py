@@ -86,6 +86,27 @@ def _digits(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   return result
 
 
+def _faces(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
+  """Eigenface Frechet distance and nearest-training-face distance (``metrics/faces.py``)."""
+  from gan_jax.data.embedded import load_lfw
+  from gan_jax.metrics import faces
+
+  if config.data.name != "lfw":
+    raise ValueError(f"eval metric 'faces' scores the lfw faces; data.name is {config.data.name!r}")
+  n = config.eval.num_samples
+  real = load_lfw(config.data.resolution)
+  result = faces.face_metrics(_finite(sample("generate", key, n)), real)
+  result["protocol"] = {
+    "name": "lfw_eigenfaces",
+    "n_fake": n,
+    "n_real": len(real),
+    "features": f"projections on the first {faces.NUM_COMPONENTS} principal components of "
+    "the real faces (flattened, [-1, 1])",
+    "face_nn": "mean RMS pixel distance of a sample to its nearest training face",
+  }
+  return result
+
+
 def _stacked_digits(sample: SampleFn, key: jax.Array, config) -> dict[str, Any]:
   num_samples = config.eval.num_samples
   samples = _finite(sample("generate", key, num_samples))  # [n, R, R, 3]
@@ -353,6 +374,7 @@ EVALUATORS: dict[str, Evaluator] = {
   "truncation": Evaluator(("generate",), _truncation),
   "mode_coverage": Evaluator(("generate",), _mode_coverage),
   "digits": Evaluator(("generate",), _digits),
+  "faces": Evaluator(("generate",), _faces),
   "stacked_digits": Evaluator(("generate",), _stacked_digits),
   "inception": Evaluator((), _inception),  # generate, or translate for paired data
   "translation": Evaluator(("translate",), _translation),
@@ -363,6 +385,7 @@ EVALUATORS: dict[str, Evaluator] = {
 DATASET_METRICS: dict[str, tuple[str, ...]] = {
   **{name: ("mode_coverage",) for name in mixtures.MIXTURES},
   "digits": ("digits",),
+  "lfw": ("faces",),
   "stacked_digits": ("stacked_digits",),
   **{name: ("super_resolution",) for name in ("photos", "sr_folder", "div2k")},
   "edges2digits": ("translation", "label_accuracy"),

@@ -58,6 +58,8 @@ def _write_preview(run: build.Run, workdir: str, step_: int, writer) -> str:
 def _evaluate(run: build.Run, workdir: str, step_: int, writer) -> dict[str, Any]:
   key = jax.random.fold_in(_sample_key(run.config.seed), 1)
   result = evaluation.evaluate(run.sampler(), key, run.config, tuple(run.game.predict))
+  if result and "ada_p" in run.state.extra:  # ADA's augmentation probability
+    result["ada_p"] = float(np.asarray(run.state.extra["ada_p"]))
   if result and jax.process_index() == 0:
     evaluation.append_jsonl(workdir, {"step": step_, **result})
     if writer is not None:

@@ -319,27 +319,9 @@ class Div2k(SRSource):
 
   def _read(self, split: str, n: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The first ``n`` (all: None) ``(hr, lr)`` uint8 images of ``split``, in file order."""
-    prepared = self.builder.is_prepared()
-    try:
-      # The builder API (patched by tfds.testing.mock_data) is the test of last resort.
-      ds = self.builder.as_dataset(split=split, shuffle_files=False)
-    except AssertionError:  # TFDS's "could not find data in <data_dir>"
-      if prepared:
-        raise
-      from gan_jax.data.tfds_source import DatasetNotPreparedError
+    from gan_jax.data import tfds_source
 
-      raise DatasetNotPreparedError(
-        f"TFDS dataset {self.tfds_name!r} is not prepared: no data in {self.builder.data_dir} "
-        f"(data_dir searched: {self.data_dir}). Nothing is downloaded at run time unless "
-        f"data.download=True. Prepare it once with:\n"
-        f"  tfds build {self.tfds_name} --data_dir={self.data_dir}\n"
-        "or run with --config.data.download=True."
-      ) from None
-    except (KeyError, ValueError) as e:
-      raise ValueError(
-        f"TFDS dataset {self.tfds_name!r} has no split {split!r} (splits: "
-        f"{sorted(self.builder.info.splits)}): {e}"
-      ) from None
+    ds = tfds_source.read_split(self.builder, self.tfds_name, self.data_dir, split)
     if n is not None:
       ds = ds.take(n)
     hr, lr = [], []

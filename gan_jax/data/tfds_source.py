@@ -107,6 +107,35 @@ class DatasetNotPreparedError(FileNotFoundError):
   """A TFDS dataset is not in the data_dir and ``data.download`` is False."""
 
 
+def not_prepared_error(name: str, builder_dir: str, data_dir: str) -> DatasetNotPreparedError:
+  """The error of a dataset with no data in the data_dir: where, and the command."""
+  return DatasetNotPreparedError(
+    f"TFDS dataset {name!r} is not prepared: no data in {builder_dir} "
+    f"(data_dir searched: {data_dir}). Nothing is downloaded at run time unless "
+    f"data.download=True. Prepare it once with:\n"
+    f"  tfds build {name} --data_dir={data_dir}\n"
+    "or run with --config.data.download=True."
+  )
+
+
+def read_split(builder, name: str, data_dir: str, split: str, **kwargs):
+  """``builder.as_dataset(split=split, shuffle_files=False, **kwargs)``; a dataset that is
+  not prepared raises ``DatasetNotPreparedError`` (with the ``tfds build`` command), an
+  unknown split a ValueError naming the splits."""
+  prepared = builder.is_prepared()
+  try:
+    # The builder API (patched by tfds.testing.mock_data) is the test of last resort.
+    return builder.as_dataset(split=split, shuffle_files=False, **kwargs)
+  except AssertionError:  # TFDS's "could not find data in <data_dir>"
+    if prepared:
+      raise
+    raise not_prepared_error(name, builder.data_dir, data_dir) from None
+  except (KeyError, ValueError) as e:
+    raise ValueError(
+      f"TFDS dataset {name!r} has no split {split!r} (splits: {sorted(builder.info.splits)}): {e}"
+    ) from None
+
+
 def _import_tf():
   """Imports TensorFlow and TFDS, hiding every accelerator from TensorFlow (and its INFO
   log lines about CPU instruction sets)."""
@@ -284,14 +313,7 @@ class TfdsSource(Source):
     except AssertionError:  # TFDS's "could not find data in <data_dir>"
       if prepared:
         raise
-      name = self.info.tfds_name
-      raise DatasetNotPreparedError(
-        f"TFDS dataset {name!r} is not prepared: no data in {self.builder.data_dir} "
-        f"(data_dir searched: {self.data_dir}). Nothing is downloaded at run time unless "
-        f"data.download=True. Prepare it once with:\n"
-        f"  tfds build {name} --data_dir={self.data_dir}\n"
-        "or run with --config.data.download=True."
-      ) from None
+      raise not_prepared_error(self.info.tfds_name, self.builder.data_dir, self.data_dir) from None
     n = int(probe.cardinality())
     if n < 0:  # unknown: ask the split metadata
       n = self.builder.info.splits[self.split].num_examples

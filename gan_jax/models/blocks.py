@@ -847,8 +847,9 @@ def upfirdn2d(
   In order: insert ``up - 1`` zeros after every pixel along each spatial axis; pad with
   zeros (negative padding crops); convolve every channel with the 2-D filter ``f`` times
   ``gain`` (a true convolution: ``f`` flipped, unless ``flip_filter``); keep every
-  ``down``-th pixel. One ``lax.pad`` (interior padding for the zeros) and one depthwise
-  convolution; differentiable to any order.
+  ``down``-th pixel. One ``lax.pad`` (interior padding for the zeros), then for a separable
+  filter (rank 1, as StyleGAN2's) two 1-D passes of weighted strided slices, else one
+  depthwise convolution; differentiable to any order.
 
   Args:
     x: ``[N, H, W, C]``.
@@ -880,11 +881,39 @@ def upfirdn2d(
     raise ValueError(f"upfirdn2d takes a 2-D filter, got shape {f.shape}.")
   if not flip_filter:
     f = f[::-1, ::-1]
+  taps = _separable(f)
+  if taps is not None:  # weighted sums of strided slices: no depthwise convolution
+    return _fir_1d(_fir_1d(x, taps[0], 1, down), taps[1], 2, down)
   kernel = jnp.asarray(np.tile(f[:, :, None, None], (1, 1, 1, c)), x.dtype)
   x = jax.lax.conv_general_dilated(
     x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c
   )
   return x[:, ::down, ::down]
+
+
+def _separable(f: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+  """``(a, b)`` with ``f = outer(a, b)`` when the 2-D filter has rank 1 (StyleGAN2's
+  ``[1, 3, 3, 1]`` filter does), else None."""
+  u, sv, vt = np.linalg.svd(np.asarray(f, np.float64))
+  if sv.size > 1 and sv[1] > 1e-7 * sv[0]:
+    return None
+  return u[:, 0] * sv[0], vt[0]
+
+
+def _fir_1d(x: Array, taps: np.ndarray, axis: int, down: int) -> Array:
+  """The correlation of ``x`` with ``taps`` along ``axis`` ("VALID"), every ``down``-th
+  output: ``sum_t taps[t] * x[i + t]``, as strided slices and adds (XLA on CPU runs a
+  depthwise convolution and its gradients many times slower)."""
+  n = x.shape[axis] - len(taps) + 1
+  out = None
+  for t, w in enumerate(taps):
+    if w == 0:
+      continue
+    term = jax.lax.slice_in_dim(x, t, t + n, down, axis) * jnp.asarray(w, x.dtype)
+    out = term if out is None else out + term
+  if out is None:  # an all-zero filter
+    return jnp.zeros_like(jax.lax.slice_in_dim(x, 0, n, down, axis))
+  return out
 
 
 def upsample2d(x: Array, f: Any = None, up: int = 2) -> Array:
