@@ -5,10 +5,10 @@ without augmentation, with DiffAugment and with ADA, and D's overfitting signal.
         --labels=none,DiffAugment,ADA --out=docs/stylegan2_lfw.png
 
 Top: 24 training faces, then 24 samples of each run's EMA generator (the same z for every
-run, no truncation). Bottom: E[sign D(x)] on real batches over training (the training
-metric ``d_real_sign``, averaged over each logging interval) for each run: near 1, D tells
-every training face from the generated ones (it has overfitted); ADA holds it near its
-target 0.6.
+run, no truncation). Bottom: E[sign D(x)] on a real batch over training (the training
+metric ``d_real_sign`` of ``metrics.jsonl``, one batch every ``train.log_every`` steps) for
+each run: near 1, D tells every training face from the generated ones (it has
+overfitted); ADA moves its p to hold it near its target 0.6.
 """
 
 import argparse

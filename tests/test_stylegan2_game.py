@@ -1,11 +1,14 @@
 """The StyleGAN2 game: path lengths against numpy and finite differences, lazy phases and
 their optimizer counts, the lazy learning-rate and beta correction, the EMA half-life, a
-run with ADA that resumes bitwise (pl_mean, ada_p and its accumulators included), and the
-sample grids."""
+run with ADA killed (SIGKILL) and resumed bitwise (pl_mean, ada_p and its accumulators
+included), and the sample grids."""
 
 import dataclasses
 import os
-import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +19,8 @@ import pytest
 from experiments import base, stylegan2_lfw
 from gan_jax import build, optim, train
 from gan_jax.games import stylegan2 as game_sg2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _tiny(resolution=8, **changes):
@@ -119,38 +124,72 @@ def _leaves_equal(a, b):
   return len(la) == len(lb) and all(np.array_equal(x, y) for x, y in zip(la, lb, strict=True))
 
 
+ADA_FLAGS = {
+  "data.resolution": 8,
+  "augment.name": "ada",
+  "augment.ada_interval": 2,
+  "augment.ada_kimg": 0.004,
+  "augment.ada_resample": "bilinear",  # the sym6 filters are checked in test_ada.py
+  "game.r1_interval": 1,  # every phase at every step: one program
+  "game.pl_interval": 1,
+  "train.num_steps": 8,
+  "train.checkpoint_every": 2,
+  "train.sample_every": 0,
+}
+
+
+def _ada_config():
+  c = stylegan2_lfw.get_config("tiny")
+  for k, v in ADA_FLAGS.items():
+    section, name = k.split(".")
+    c[section][name] = v
+  return c
+
+
+def _cli(workdir):
+  flags = [f"--config.{k}={v}" for k, v in ADA_FLAGS.items()]
+  return subprocess.Popen(
+    [sys.executable, "-m", "gan_jax.main", "--config=experiments/stylegan2_lfw.py:tiny",
+     f"--workdir={workdir}", *flags],
+    cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT, text=True,
+  )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def ada_runs(tmp_path_factory):
-  """A tiny ADA run of 4 steps (checkpoints 2 and 4), and the same resumed from step 2."""
+  """A tiny ADA run of 8 steps in this process, and the same run from the command line
+  killed (SIGKILL) after its checkpoint at step 4, then run again to the end."""
   root = tmp_path_factory.mktemp("sg2")
+  straight = train.train_and_evaluate(_ada_config(), str(root / "a"))
+  wd = str(root / "killed")
+  p = _cli(wd)
+  t0 = time.time()
+  while not os.path.isdir(os.path.join(wd, "checkpoints", "4")):
+    assert p.poll() is None and time.time() - t0 < 300, "kill point never reached"
+    time.sleep(0.01)
+  p.send_signal(signal.SIGKILL)
+  p.wait()
+  assert not os.path.exists(os.path.join(wd, "checkpoints", "8"))
+  p = _cli(wd)
+  out, _ = p.communicate(timeout=300)
+  assert p.returncode == 0, out[-3000:]
+  resumed = train.restored_run(_ada_config(), wd).state
+  return root, straight, resumed
 
-  def cfg():
-    c = _tiny(**{"augment.name": "ada", "augment.ada_interval": 2, "augment.ada_kimg": 0.004})
-    c.game.r1_interval = c.game.pl_interval = 1  # every phase at every step: one program
-    c.augment.ada_resample = "bilinear"  # the sym6 filters are checked in test_ada.py
-    c.train.num_steps = 4
-    c.train.checkpoint_every = 2
-    c.train.sample_every = 0
-    return c
 
-  straight = train.train_and_evaluate(cfg(), str(root / "a"))
-  shutil.copytree(root / "a", root / "b")
-  shutil.rmtree(root / "b" / "checkpoints" / "4")
-  resumed = train.train_and_evaluate(cfg(), str(root / "b"))
-  return cfg, root, straight, resumed
-
-
-def test_ada_run_moves_p_and_resumes_bitwise(ada_runs):
-  cfg, _, straight, resumed = ada_runs
+def test_ada_run_moves_p_and_resumes_bitwise_after_sigkill(ada_runs):
+  _, straight, resumed = ada_runs
   assert set(straight.extra) == {"pl_mean", "ada_p", "ada_sign_sum", "ada_sign_count"}
   # Every 2 steps p moved by batch * interval / (ada_kimg * 1000) = 4 * 2 / 4 = 2 (or to 0).
-  p = float(straight.extra["ada_p"])
-  assert p in (0.0, 2.0, 4.0)
+  assert float(straight.extra["ada_p"]) in (0.0, 2.0, 4.0, 6.0, 8.0)
+  assert float(straight.extra["pl_mean"]) > 0
+  assert int(resumed.step) == 8
   assert _leaves_equal(straight.arrays(), resumed.arrays())
 
 
-def test_sample_mode_writes_truncation_mixing_and_w_interpolation(ada_runs, tmp_path):
-  cfg, root, _, _ = ada_runs
-  paths = train.sample(cfg(), str(root / "a"))
+def test_sample_mode_writes_truncation_mixing_and_w_interpolation(ada_runs):
+  root, _, _ = ada_runs
+  paths = train.sample(_ada_config(), str(root / "a"))
   assert set(paths) == {"grid", "truncation", "style_mixing", "interpolation"}
   assert all(os.path.getsize(p) > 0 for p in paths.values())
