@@ -151,7 +151,7 @@ def test_evaluate_dispatch():
   )
   assert {"modes_covered", "reverse_kl", "digits_is", "digits_fd"} <= set(out)
   assert 150 < out["modes_covered"] <= 200 and out["protocol"]["num_modes"] == 1000
-  assert evaluation.evaluate(real, None, _eval_config("lfw", 10)) == {}
+  assert evaluation.evaluate(real, None, _eval_config("synthetic", 10)) == {}
   # A metric named in eval.metrics runs on any dataset of its shape.
   out = evaluation.evaluate(real, None, _eval_config("lfw", 300, ("digits",)))
   assert out["protocol"]["n_fake"] == 300
