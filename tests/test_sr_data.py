@@ -155,10 +155,14 @@ def test_esrgan_paper_config_trains_on_div2k_and_evaluates_whole_images_in_tiles
   mock_div2k, tmp_path, monkeypatch
 ):
   """The paper's ESRGAN config at test size (RRDBNet, relativistic loss, VGG19 conv5_4
-  features with random weights from a local file), on DIV2K's own LR crops; evaluation
-  upscales the whole validation images in overlapping tiles."""
+  features with random weights from a local file): two compiled steps on DIV2K's own LR
+  crops, then the evaluation, which upscales the whole validation images in overlapping
+  tiles. (In process, without checkpoints: Orbax's background writes and TFDS's mocked
+  file system do not mix.)"""
+  import jax
+
   from experiments import esrgan_div2k
-  from gan_jax import train
+  from gan_jax import build, evaluation
   from gan_jax.models import vgg
 
   weights = str(tmp_path / "vgg19.npz")
@@ -168,12 +172,17 @@ def test_esrgan_paper_config_trains_on_div2k_and_evaluates_whole_images_in_tiles
   assert (c.model.g_arch, c.game.name, c.model.vgg_layer) == ("rrdbnet", "esrgan", "conv5_4")
   c.data.data_dir = str(tmp_path)
   c.data.batch_size = 2
-  c.train.num_steps = 2
-  c.train.sample_every = 0
   c.eval.sr_tile = 8  # the 12x10 and 20x17 validation images go in 8x8 tiles
-  state = train.train_and_evaluate(c, str(tmp_path / "run"))
-  assert set(state.params) == {"g", "d"}
-  result = train.evaluate_checkpoint(c, str(tmp_path / "run"))
+  run = build.build(c)
+  assert run.game.batch_keys == ("image", "lr")  # G reads the dataset's LR crops
+  compiled = run.compiled_step(1)
+  state = run.state
+  for s in range(2):
+    state, metrics = compiled(state, run.layout.device_batch(run.local_batches(s, 1)), s)
+    assert all(np.isfinite(float(metrics[k])) for k in ("g_loss", "g_perceptual", "d_loss"))
+  run.state = state
+  run.source.close()
+  result = evaluation.evaluate(run.sampler(), jax.random.key(0), c, tuple(run.game.predict))
   assert {"psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_rgb"} <= set(result)
   assert result["protocol"]["lr"] == "the dataset's own LR images"
   assert len(result["protocol"]["images"]) == 2
