@@ -381,6 +381,16 @@ class WorkdirLock:
     os.close(self.fd)
     self.fd = None
 
+  def discard_workdir(self) -> None:
+    """Removes the locked workdir if it holds nothing but the lock file (a run refused at
+    start in a workdir it created), then releases the lock."""
+    workdir = os.path.dirname(self.path)
+    with contextlib.suppress(OSError):
+      if self.fd is not None and os.listdir(workdir) == [".lock"]:
+        os.unlink(self.path)
+        os.rmdir(workdir)
+    self.release()
+
   def __enter__(self) -> WorkdirLock:
     return self.acquire()
 

@@ -278,12 +278,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
   # ---- Config, workdir (one process owns it), the Run --------------------------------------
   with errors.user_input():
     build.validate_config(config)
+    created = not os.path.exists(workdir)
     checkpoint.check_workdir(workdir)
     lock = _lock_workdir(workdir)
   try:
     with errors.user_input():
       check_drift(config, workdir)
     return _train(config, workdir)
+  except BaseException as e:
+    # A config refused while the Run is built (a model that cannot take these shapes, data
+    # that is not there) leaves no trace: the workdir this call created goes again.
+    if created and lock is not None and errors.is_user_error(e):
+      lock.discard_workdir()
+    raise
   finally:
     if lock is not None:
       lock.release()

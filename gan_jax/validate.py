@@ -71,6 +71,8 @@ class Choice:
   each: bool = False
 
   def problem(self, v: Any) -> str | None:
+    if all(isinstance(x, bool) for x in self.values) and not isinstance(v, bool):
+      return f"one of {list(self.values)}"  # 1 == True, but a flag is a bool
     return None if v in self.values else f"one of {list(self.values)}"
 
 
@@ -125,7 +127,9 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("augment.ada_target", Float(-1.0, 1.0)),
   ("augment.ada_interval", POSITIVE),
   ("augment.ada_kimg", Float(0.0, open_lo=True)),
+  ("augment.ada_resample", Choice(("sym6", "bilinear"))),
   ("game.perceptual_loss", Choice(("mse", "l1"))),
+  ("game.unroll_first_order", Choice((False, True))),
   # Models: every size that becomes an array dimension is >= 1 (0 means "the default"
   # only where a comment in experiments/base.py says so).
   ("model.z_dim", POSITIVE),
@@ -144,7 +148,25 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("model.shared_dim", NON_NEGATIVE),
   ("model.scale", Choice((1, 2, 3, 4, 8))),
   ("model.g_arch", Choice(("srresnet", "msrresnet", "rrdbnet"))),
+  ("model.num_grow_ch", POSITIVE),
   ("model.z_dist", Choice(("normal", "uniform"))),
+  ("model.conditional", Choice((False, True))),
+  ("model.hier", Choice((False, True))),
+  ("model.dropout", Choice((False, True))),
+  ("model.d_wide", Choice((False, True))),
+  # StyleGAN2.
+  ("model.w_dim", POSITIVE),
+  ("model.map_layers", POSITIVE),
+  ("model.d_map_layers", POSITIVE),
+  ("model.lr_mul", Float(0.0, open_lo=True)),
+  ("model.w_avg_beta", Float(0.0, 1.0)),
+  ("model.channel_base", POSITIVE),
+  ("model.channel_max", POSITIVE),
+  ("model.mbstd_group", POSITIVE),
+  ("model.mbstd_channels", NON_NEGATIVE),
+  ("model.cmap_dim", NON_NEGATIVE),
+  ("model.noise_mode", Choice(("auto", "random", "const", "none"))),
+  ("model.fused_modconv", Choice((False, True))),
   ("model.d_norm", Choice(("batch", "layer", "none"))),
   ("model.norm", Choice(("batch", "instance", "none"))),
   # Losses: weights and the clip are >= 0.
@@ -186,6 +208,7 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("eval.num_real", POSITIVE),
   ("eval.batch_size", POSITIVE),
   ("eval.truncation", Float(0.0, open_lo=True, each=True)),
+  ("eval.inception", Choice((False, True))),
   ("eval.resize", Choice(("pytorch_fid_bilinear", "clean_bicubic"))),
   ("parallel.strategy", Choice(("jit", "pmap"))),
 )

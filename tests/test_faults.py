@@ -10,7 +10,7 @@ on a ``fresh`` one, a refused config must not even create the workdir.
 
 All cases run in one driver call and are checked by one test that lists every failing
 case (a module fixture would be built once per xdist worker). About 45 s on two cores:
-71 cases, most of which fail before compiling anything.
+84 cases, most of which fail before compiling anything.
 """
 
 # ruff: noqa: E501 (the case table reads best one case a line)
@@ -118,6 +118,17 @@ CASES = [
   case("div2k_not_prepared", "--config.data.data_dir=/nonexistent/tfds", config="rrdbnet_div2k", workdir="fresh_allowed", match="tfds build div2k/bicubic_x4"),
   case("sr_folder_missing", "--config.data.name=sr_folder", "--config.data.folder=/nonexistent/hr", config="srresnet_x4", workdir="fresh_allowed", match="SR image folder .* does not exist"),
   case("srgan_vgg_weights_missing", "--config.model.vgg_layer=relu5_4", "--config.game.perceptual_weight=0.006", config="srgan_x4", env={"GAN_JAX_VGG19": "/nonexistent/vgg19.npz"}, workdir="fresh_allowed", match="gan_jax.models.convert_vgg"),
+  case("rrdbnet_grow_channels_0", "--config.model.num_grow_ch=0", config="rrdbnet_div2k", workdir="fresh", match="model.num_grow_ch must be an integer >= 1"),
+  case("srgan_unknown_d", "--config.model.d_arch=patch", config="srgan_x4", workdir="fresh", match="d_arch 'patch'; valid are"),
+  case("upscale_without_input", "--mode=upscale", config="srresnet_x4", workdir="fresh_allowed", match="--mode=upscale needs --input=DIR and --output=DIR"),
+  case("upscale_tile_0", "--mode=upscale", "--input=/tmp", "--output=/nonexistent/out", "--tile=0", config="srresnet_x4", workdir="fresh_allowed", match="--tile=0: the tile side must be"),
+  case("stylegan2_w_dim_0", "--config.model.w_dim=0", config="stylegan2_lfw", workdir="fresh", match="model.w_dim must be an integer >= 1"),
+  case("stylegan2_lr_mul_0", "--config.model.lr_mul=0.0", config="stylegan2_lfw", workdir="fresh", match="model.lr_mul must be a number > 0.0"),
+  case("stylegan2_mbstd_group", "--config.model.mbstd_group=3", config="stylegan2_lfw", workdir="fresh", match="model.mbstd_group=3: D's batch of 4 does not split"),
+  case("stylegan2_r1_negative", "--config.game.r1_gamma=-1.0", config="stylegan2_lfw", workdir="fresh", match="game.r1_gamma must be a number >= 0.0"),
+  case("stylegan2_ada_resample", "--config.augment.ada_resample=lanczos", config="stylegan2_lfw", workdir="fresh", match="augment.ada_resample must be one of"),
+  case("stylegan2_resolution_24", "--config.data.resolution=24", config="stylegan2_lfw", workdir="fresh", match="power-of-two resolution"),
+  case("stylegan2_unknown_augment", "--config.augment.name=mixup", config="stylegan2_lfw", workdir="fresh", match="Unknown augment.name 'mixup'"),
   case("dcgan_stacked_shuffle_buffer", "--config.data.shuffle_buffer=0", config="dcgan_stacked_digits", workdir="fresh", match="data.shuffle_buffer must be"),
   # ---- Unknown names, bad flags, incompatible settings -----------------------------------
   case("unknown_model", "--config.model.name=resnet9", match="Unknown model 'resnet9'; valid models"),

@@ -21,10 +21,30 @@ EXPERIMENTS = sorted(
 )
 
 
+def _family_fields() -> dict:
+  """The fields only some families' experiment configs have, with their values there."""
+  known = validate.flatten(base.get_base_config())
+  out = {}
+  for name in EXPERIMENTS:
+    flat = validate.flatten(importlib.import_module(f"experiments.{name}").get_config())
+    out.update({k: v for k, v in flat.items() if k not in known and k not in out})
+  return out
+
+
+FAMILY_FIELDS = _family_fields()
+
+
 def _config_with_every_field() -> ml_collections.ConfigDict:
   c = base.get_base_config()
-  c.model.g_width = 0  # fields only some families' configs have
-  c.model.d_width = 0
+  with c.unlocked():
+    for key, value in FAMILY_FIELDS.items():
+      *path, last = key.split(".")
+      node = c
+      for p in path:
+        if p not in node:
+          node[p] = ml_collections.ConfigDict()
+        node = node[p]
+      node[last] = value
   c.optim.d.eps_root = 0.0
   c.optim.g.eps = 1e-8
   return c
@@ -43,7 +63,7 @@ def _bad_values(rule):
       out.append(rule.hi if rule.open_hi else rule.hi + 0.5)
     return out
   if all(isinstance(v, bool) for v in rule.values):
-    return []  # a bool field takes only bools (ml_collections refuses anything else)
+    return [2, 1, "yes"]  # a bool field takes only bools (a config file could set others)
   if all(isinstance(v, int) for v in rule.values):
     return [max(rule.values) + 1]
   return ["no-such-choice"]
@@ -106,3 +126,40 @@ def test_build_checks_every_value_before_anything_else():
   with pytest.raises(ConfigError, match="keep_checkpoints") as e:
     build.validate_config(c)
   assert is_user_error(e.value) and isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize(
+  "fields,match",
+  [
+    ({"data.batch_size": 6, "model.mbstd_group": 4}, "does not split into groups of 4"),
+    ({"data.batch_size": 4, "model.mbstd_group": 3}, "does not split into groups of 3"),
+    ({"model.mbstd_channels": 3}, "must divide D's 16 channels at 4x4"),
+  ],
+)
+def test_stylegan2_minibatch_stddev_shapes_are_checked_at_start(fields, match):
+  """D's minibatch stddev layer would fail at the first trace, after the workdir is written."""
+  from experiments import stylegan2_lfw
+
+  c = stylegan2_lfw.get_config("tiny")
+  build.validate_config(c)
+  for key, v in fields.items():
+    section, name = key.split(".")
+    c[section][name] = v
+  with pytest.raises(ValueError, match=match):
+    build.validate_config(c)
+
+
+def test_stylegan2_minibatch_stddev_accepts_what_the_layer_takes():
+  """Batches smaller than the group form one group; 0 channels remove the layer."""
+  from experiments import stylegan2_lfw
+
+  for fields in (
+    {"data.batch_size": 2, "model.mbstd_group": 4},
+    {"data.batch_size": 6, "model.mbstd_channels": 0},
+    {"data.batch_size": 8, "model.mbstd_group": 8, "model.mbstd_channels": 2},
+  ):
+    c = stylegan2_lfw.get_config("tiny")
+    for key, v in fields.items():
+      section, name = key.split(".")
+      c[section][name] = v
+    build.validate_config(c)

@@ -86,6 +86,32 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     )
   if config.game.n_critic != 1:
     raise ValueError("game 'stylegan2' takes one D step per G step (game.n_critic=1).")
+  check_mbstd(config)
+
+
+def check_mbstd(config: ml_collections.ConfigDict) -> None:
+  """D's minibatch stddev layer splits the batch D sees (the per-device batch under pmap)
+  into groups of ``min(model.mbstd_group, N)`` and its 4x4 channels into
+  ``model.mbstd_channels`` blocks: both must divide."""
+  m = config.model
+  group, mbstd_ch = m.get("mbstd_group", 4), m.get("mbstd_channels", 1)
+  if mbstd_ch == 0:
+    return
+  n = config.data.batch_size
+  if config.get("parallel", {}).get("strategy", "jit") == "pmap":
+    n //= max(1, jax.local_device_count())
+  g = min(group, n)
+  if n % g:
+    raise ValueError(
+      f"model.mbstd_group={group}: D's batch of {n} does not split into groups of {g}; use a "
+      f"group size that divides {n} (or data.batch_size a multiple of {group})."
+    )
+  ch = min(m.get("channel_base", 32768) // 4, m.get("channel_max", 512))
+  if ch % mbstd_ch:
+    raise ValueError(
+      f"model.mbstd_channels={mbstd_ch} must divide D's {ch} channels at 4x4 "
+      "(min(model.channel_base // 4, model.channel_max))."
+    )
 
 
 def path_lengths(synthesis, ws: jax.Array, y: jax.Array) -> jax.Array:
