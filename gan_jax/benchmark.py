@@ -1,7 +1,8 @@
 """Times the compiled train_step: ``python -m gan_jax.benchmark --config=experiments/X.py``.
 
-The step runs on synthetic batches of the config's shapes (no input pipeline), after a
-warm-up, and the last line printed is one JSON object:
+The step runs on synthetic batches of the config's shapes (no input pipeline; every
+experiment, its dataset prepared here or not: images, pairs, unpaired sets, SR crops),
+after a warm-up, and the last line printed is one JSON object:
 
   images_per_sec   generated images per second (global batch / step time)
   step_ms          median wall time of one training step (one call / steps per call)
@@ -16,7 +17,9 @@ warm-up, and the last line printed is one JSON object:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging as logging_
 import statistics
 import time
 
@@ -56,10 +59,11 @@ def _peak(device_kind: str, dtype: str) -> float | None:
 
 
 def _synthetic_data(config):
-  """The config with its dataset replaced by synthetic images of the same shape."""
+  """The config with an image dataset replaced by synthetic images of the same shape
+  (paired, unpaired, SR and point datasets keep their name: see ``synthetic_source``)."""
   config = config.copy_and_resolve_references()
   with config.unlocked():
-    if config.data.name in ("ring", "grid", "synthetic"):
+    if config.data.name in ("ring", "grid", "synthetic") or _kind_of(config.data.name):
       return config
     try:
       spec = data.build_source(config.data, config.seed).spec
@@ -77,6 +81,82 @@ def _synthetic_data(config):
 GRAYSCALE = {"mnist": 1, "fashion_mnist": 1, "digits": 1, "lfw": 1}
 
 
+def _kind_of(name: str) -> str:
+  """ "paired", "unpaired" or "sr" for the datasets of those kinds, else ""."""
+  from gan_jax.data import paired, sr, unpaired
+
+  if name in paired.PAIRED:
+    return "paired"
+  if name in unpaired.UNPAIRED:
+    return "unpaired"
+  return "sr" if name in sr.SR_DATASETS else ""
+
+
+class SyntheticSource(data.Source):
+  """Uniform noise in [-1, 1] (and random labels) with the keys and shapes of the batches
+  of a paired, unpaired or super-resolution dataset that is not prepared here: pix2pix's
+  ``input`` / ``target`` / ``label``, CycleGAN's ``a`` / ``b`` / ``label_a`` / ``label_b``,
+  SR's ``image`` / ``label`` plus ``lr`` for a dataset with its own LR images (DIV2K)."""
+
+  def __init__(self, kind: str, data_cfg, model_cfg, seed: int, process_count: int = 1):
+    r, c = data_cfg.resolution, data_cfg.get("channels", 3)
+    self.batch_size, self.seed = data_cfg.batch_size // process_count, seed
+    shapes: dict[str, tuple[int, ...]]
+    if kind == "paired":
+      self.spec = data.DataSpec((r, r, c), 0, "paired", (r, r, c))
+      shapes = {"input": (r, r, c), "target": (r, r, c), "label": ()}
+    elif kind == "unpaired":
+      self.spec = data.DataSpec((r, r, c), 0, "unpaired")
+      shapes = {"a": (r, r, c), "label_a": (), "b": (r, r, c), "label_b": ()}
+    else:
+      scale = model_cfg.get("scale", 4)
+      own_lr = data_cfg.name == "div2k"
+      self.spec = data.DataSpec(
+        (r, r, 3), 0, "image", (r // scale, r // scale, 3) if own_lr else None
+      )
+      shapes = {"image": (r, r, 3), "label": ()}
+      if own_lr:
+        shapes["lr"] = (r // scale, r // scale, 3)
+    self.shapes = shapes
+
+  def batch(self, step: int, n_critic: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng((self.seed, step))
+    lead = (n_critic, self.batch_size)
+    return {
+      k: np.zeros(lead, np.int32)
+      if not shape
+      else rng.uniform(-1, 1, lead + shape).astype(np.float32)
+      for k, shape in self.shapes.items()
+    }
+
+
+@contextlib.contextmanager
+def synthetic_source(config):
+  """While inside: ``config``'s paired / unpaired / SR dataset, when it cannot be read
+  here (not prepared, no folder), is served by a ``SyntheticSource`` of its shapes."""
+  name, kind = config.data.name, _kind_of(config.data.name)
+  real = data.DATASETS.get(name)
+  if not kind:
+    yield
+    return
+  try:
+    real(config.data, config.seed, 0, 1).close()
+    yield  # the dataset is here: benchmark on it
+    return
+  except Exception:  # noqa: BLE001 (not prepared, missing folder: synthetic batches instead)
+    pass
+
+  def fake(data_cfg, seed, process_index, process_count):
+    del process_index
+    return SyntheticSource(kind, data_cfg, config.model, seed, process_count)
+
+  data.DATASETS[name] = fake
+  try:
+    yield
+  finally:
+    data.DATASETS[name] = real
+
+
 def run(config, steps: int = 20, warmup: int = 3) -> dict:
   """Builds the step for ``config``, times ``steps`` calls and returns the result dict.
 
@@ -84,7 +164,8 @@ def run(config, steps: int = 20, warmup: int = 3) -> dict:
   here (CelebA, say) can still be benchmarked.
   """
   config = _synthetic_data(config)
-  run = build.build(config)
+  with synthetic_source(config):
+    run = build.build(config, random_frozen=True)  # the VGG19 loss need not be at hand
   state, mesh = run.state, run.layout.mesh
   k, b = config.train.steps_per_call, config.data.batch_size
   slices = run.game.batches_per_step
@@ -151,6 +232,7 @@ def run(config, steps: int = 20, warmup: int = 3) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging_.getLogger("jax._src.xla_bridge").setLevel(logging_.WARNING)  # no absent-TPU line
   print(json.dumps(run(FLAGS.config, FLAGS.steps, FLAGS.warmup)), flush=True)
 
 

@@ -184,11 +184,20 @@ def _check_no_empty_arrays(params: Mapping[str, Any]) -> None:
         )
 
 
-def build(config: ml_collections.ConfigDict) -> Run:
+def _frozen_variables(net: Network, seed: int, random: bool) -> dict:
+  if not random:
+    return net.load()
+  key = jax.random.key(seed)
+  return dict(net.module.init({"params": key}, *net.example_inputs, train=False))
+
+
+def build(config: ml_collections.ConfigDict, random_frozen: bool = False) -> Run:
   """Validates ``config`` and builds its Run, state initialised (already replicated).
 
   Args:
     config: the experiment config (see experiments/base.py).
+    random_frozen: frozen networks (VGG19 features) get random weights instead of their
+      local file's: for timing a step where the weights are not at hand (the benchmark).
 
   Returns:
     The Run; its ``state`` is fresh (restoring is the caller's: ``checkpoint.Checkpoints``).
@@ -213,7 +222,7 @@ def build(config: ml_collections.ConfigDict) -> Run:
     # Created already replicated on every device, never assembled on the host.
     state = jax.jit(init, out_shardings=layout.rep)(jax.random.key(config.seed))
     consts = {
-      name: jax.device_put(net.load(), layout.rep)
+      name: jax.device_put(_frozen_variables(net, config.seed, random_frozen), layout.rep)
       for name, net in networks.items()
       if not net.trained
     }
