@@ -66,21 +66,26 @@ def main():
   p.add_argument("--threads", type=int, default=2)
   p.add_argument("--steps", type=int, default=20)
   p.add_argument("--warmup", type=int, default=3)
+  p.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available)")
   args = p.parse_args()
+  dev = torch.device(
+    ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+  )
   torch.set_num_threads(args.threads)
   torch.manual_seed(0)
-  net_g, net_d = generator(), discriminator()
+  net_g, net_d = generator().to(dev), discriminator().to(dev)
   opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
   opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
   bce = nn.BCELoss()
-  real = torch.rand(args.batch, 3, 64, 64) * 2 - 1
-  ones, zeros = torch.ones(args.batch), torch.zeros(args.batch)
+  real = torch.rand(args.batch, 3, 64, 64, device=dev) * 2 - 1
+  ones, zeros = torch.ones(args.batch, device=dev), torch.zeros(args.batch, device=dev)
+  sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
   def step():
     net_d.zero_grad()
     err_real = bce(net_d(real).view(-1), ones)
     err_real.backward()
-    fake = net_g(torch.randn(args.batch, 100, 1, 1))
+    fake = net_g(torch.randn(args.batch, 100, 1, 1, device=dev))
     err_fake = bce(net_d(fake.detach()).view(-1), zeros)
     err_fake.backward()
     opt_d.step()
@@ -91,10 +96,12 @@ def main():
 
   for _ in range(args.warmup):
     step()
+  sync()
   times = []
   for _ in range(args.steps):
     t = time.perf_counter()
     step()
+    sync()
     times.append(time.perf_counter() - t)
   s = statistics.median(times)
   print(
@@ -102,6 +109,7 @@ def main():
       {
         "framework": f"torch {torch.__version__} eager",
         "threads": args.threads,
+        "device": str(dev),
         "batch_size": args.batch,
         "step_ms": 1000 * s,
         "images_per_sec": args.batch / s,
