@@ -3,8 +3,9 @@
 
 The project's files are copied to a temporary directory and installed from there with
 ``pip install .`` (a wheel: no dependencies, no build isolation) into a fresh venv that
-reads the dependencies from the test's environment, so the checkout is left as it was. The run happens in another empty directory, where only the
-installed copy can be imported. About 30 s: a wheel build, a tiny run, a report.
+reads the dependencies from the test's environment, so the checkout is left as it was.
+The run happens in another empty directory, where only the installed copy can be
+imported. About 20 s: a wheel build, a tiny run, a report.
 """
 
 import os
