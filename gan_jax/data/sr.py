@@ -288,23 +288,9 @@ class Div2k(SRSource):
     from gan_jax.data import tfds_source
 
     self.tfds_name = data_cfg.get("tfds_name", "") or DEFAULT_DIV2K
-    self.data_dir = tfds_source.resolve_data_dir(data_cfg.get("data_dir", None))
-    if data_cfg.get("download", False) and not os.path.isdir(
-      os.path.join(self.data_dir, self.tfds_name.split("/")[0])
-    ):
-      tfds_source.check_download_reachable(self.tfds_name)
-    _, tfds = tfds_source._import_tf()
-    try:
-      self.builder = tfds.builder(self.tfds_name, data_dir=self.data_dir)
-    except tfds.core.registered.DatasetNotFoundError as e:
-      raise ValueError(f"Unknown TFDS dataset {self.tfds_name!r}: {e}") from None
-    if data_cfg.get("download", False):
-      self.builder.download_and_prepare()
-    features = self.builder.info.features
-    if not {"hr", "lr"} <= set(features):
-      raise ValueError(
-        f"TFDS dataset {self.tfds_name!r} needs features 'hr' and 'lr'; it has {sorted(features)}."
-      )
+    self.builder, self.data_dir, _ = tfds_source.open_builder(
+      self.tfds_name, data_cfg, features=("hr", "lr")
+    )
     self.split = data_cfg.get("split", "train") or "train"
     self._train: tuple[list[np.ndarray], list[np.ndarray]] | None = None
     self._read(self.split, 1)  # a dataset that is not prepared fails here, at once

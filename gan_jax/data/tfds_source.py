@@ -95,14 +95,6 @@ def check_download_reachable(name: str) -> None:
   )
 
 
-def _maybe_prepared(data_cfg, name: str) -> bool:
-  """Whether the data_dir has a directory of the dataset (then TFDS decides; an offline
-  resume of a prepared dataset is not refused)."""
-  tfds_name = dataset_info(name, data_cfg).tfds_name
-  root = resolve_data_dir(data_cfg.get("data_dir", None))
-  return os.path.isdir(os.path.join(root, tfds_name.split("/")[0].split(":")[0]))
-
-
 class DatasetNotPreparedError(FileNotFoundError):
   """A TFDS dataset is not in the data_dir and ``data.download`` is False."""
 
@@ -134,6 +126,32 @@ def read_split(builder, name: str, data_dir: str, split: str, **kwargs):
     raise ValueError(
       f"TFDS dataset {name!r} has no split {split!r} (splits: {sorted(builder.info.splits)}): {e}"
     ) from None
+
+
+def open_builder(tfds_name: str, data_cfg, features: tuple[str, ...] = ()):
+  """``tfds.builder(tfds_name)`` in the run's data_dir, the one way every TFDS source opens
+  its dataset: with ``data.download`` it first checks (in seconds, before TensorFlow is
+  imported) that a download host answers, unless the dataset's directory is there, then
+  prepares the dataset; an unknown name, or a dataset without ``features``, is a
+  ValueError. Returns ``(builder, data_dir, tfds)``."""
+  data_dir = resolve_data_dir(data_cfg.get("data_dir", None))
+  download = data_cfg.get("download", False)
+  if download and not os.path.isdir(os.path.join(data_dir, tfds_name.split("/")[0].split(":")[0])):
+    check_download_reachable(tfds_name)
+  _, tfds = _import_tf()
+  try:
+    builder = tfds.builder(tfds_name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise ValueError(f"Unknown TFDS dataset {tfds_name!r}: {e}") from None
+  if download:
+    builder.download_and_prepare()
+  missing = [f for f in features if f not in builder.info.features]
+  if missing:
+    raise ValueError(
+      f"TFDS dataset {tfds_name!r} needs features {sorted(features)}; it has "
+      f"{sorted(builder.info.features)}."
+    )
+  return builder, data_dir, tfds
 
 
 def _import_tf():
@@ -235,24 +253,15 @@ class TfdsSource(Source):
   """A streaming TFDS source whose batch for step ``s`` depends only on (seed, s)."""
 
   def __init__(self, name: str, data_cfg, seed: int, process_index: int, process_count: int):
-    if data_cfg.get("download", False) and not _maybe_prepared(data_cfg, name):
-      check_download_reachable(dataset_info(name, data_cfg).tfds_name)
-    tf, tfds = _import_tf()
-    self._tf, self._tfds = tf, tfds
     self.info = dataset_info(name, data_cfg)
+    tfds_name = self.info.tfds_name
+    self.builder, self.data_dir, tfds = open_builder(tfds_name, data_cfg)
+    self._tf, self._tfds = _import_tf()
     self.resolution = data_cfg.resolution
     self.local_batch = data_cfg.batch_size // process_count
     self.seed, self.process_index = seed, process_index
     self.shuffle_buffer = int(data_cfg.get("shuffle_buffer", 10_000))
     self.flip = bool(data_cfg.get("random_flip", False))
-    self.data_dir = resolve_data_dir(data_cfg.get("data_dir", None))
-    tfds_name = self.info.tfds_name
-    try:
-      self.builder = tfds.builder(tfds_name, data_dir=self.data_dir)
-    except tfds.core.registered.DatasetNotFoundError as e:
-      raise ValueError(f"Unknown TFDS dataset {tfds_name!r}: {e}") from None
-    if data_cfg.get("download", False):
-      self.builder.download_and_prepare()
     split = data_cfg.get("split", "train")
     if process_count > 1:
       split = tfds.split_for_jax_process(

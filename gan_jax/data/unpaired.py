@@ -512,27 +512,11 @@ class CycleGanTfds(_ImageDomains):
     super().__init__(data_cfg, seed, process_index, process_count)
     from gan_jax.data import tfds_source
 
-    tfds_name = data_cfg.get("tfds_name", "") or DEFAULT_TFDS_NAME
-    root = tfds_source.resolve_data_dir(data_cfg.get("data_dir", None))
-    if data_cfg.get("download", False) and not os.path.isdir(
-      os.path.join(root, tfds_name.split("/")[0])
-    ):
-      tfds_source.check_download_reachable(tfds_name)
-    _, tfds = tfds_source._import_tf()
-    self._tfds = tfds
     self.tfds_name = data_cfg.get("tfds_name", "") or DEFAULT_TFDS_NAME
-    self.data_dir = tfds_source.resolve_data_dir(data_cfg.get("data_dir", None))
-    try:
-      self.builder = tfds.builder(self.tfds_name, data_dir=self.data_dir)
-    except tfds.core.registered.DatasetNotFoundError as e:
-      raise ValueError(f"Unknown TFDS dataset {self.tfds_name!r}: {e}") from None
-    if data_cfg.get("download", False):
-      self.builder.download_and_prepare()
-    if "image" not in self.builder.info.features:
-      raise ValueError(
-        f"TFDS dataset {self.tfds_name!r} has no feature 'image'; its features: "
-        f"{sorted(self.builder.info.features)}."
-      )
+    self.builder, self.data_dir, tfds = tfds_source.open_builder(
+      self.tfds_name, data_cfg, features=("image",)
+    )
+    self._tfds = tfds
     self._decoders = tfds.decode.PartialDecoding(
       {"image": True}, decoders={"image": tfds.decode.SkipDecoding()}
     )
