@@ -11,6 +11,7 @@ after a warm-up, and the last line printed is one JSON object:
   gflop_per_step   XLA's cost analysis of one call (all devices)
   achieved_gflops  gflop_per_step / median step time
   peak_memory_mb   peak device memory where the backend reports it (GPU, TPU), else null
+  peak_rss_mb      the process's peak resident memory (host)
   device           device kind and count
   mfu              achieved / peak dense FLOP/s of the device for model.dtype, where known
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging as logging_
+import resource
 import statistics
 import time
 
@@ -226,6 +228,7 @@ def run(config, steps: int = 20, warmup: int = 3) -> dict:
     "batches_per_step": slices,
     "dtype": config.model.dtype,
     "strategy": run.layout.strategy,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
   }
 
 

@@ -1,0 +1,69 @@
+"""The PyTorch eager references of benchmarks/torch_reference.py run a training step of
+each family at a config's tiny sizes, and benchmarks/compare.py turns alternating runs
+into its table."""
+
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+if os.environ.get("GAN_JAX_REQUIRE_EXTRAS"):  # `make test` sets it: never skip there
+  import torch
+else:
+  torch = pytest.importorskip("torch", reason="the reference needs the `reference` extra")
+
+import compare  # noqa: E402
+import torch_reference  # noqa: E402
+
+
+@pytest.mark.parametrize(
+  "config,family",
+  [("pix2pix_facades", "pix2pix"), ("cyclegan_horse2zebra", "cyclegan"), ("srgan_x4", "sr")],
+)
+def test_torch_reference_times_a_step_at_the_configs_shapes(config, family, capsys):
+  torch_reference.main(
+    [f"--config=experiments/{config}.py", "--tiny", "--steps=1", "--warmup=0", "--threads=1"]
+  )
+  out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert out["family"] == family and out["images_per_sec"] > 0 and out["peak_rss_mb"] > 0
+
+
+def test_torch_reference_sizes_the_networks_from_the_config():
+  """The U-Net and PatchGAN get the config's widths and depth (the gan_jax benchmark's)."""
+  c = torch_reference.load_config(
+    "experiments/pix2pix_facades.py", True, ["model.width=4", "data.batch_size=3"]
+  )
+  assert c.model.width == 4 and c.data.batch_size == 3
+  step, batch = torch_reference.pix2pix(c, torch.device("cpu"))
+  step()
+  assert batch == 3
+
+
+def test_torch_reference_refuses_a_family_it_does_not_have():
+  c = torch_reference.load_config("experiments/stylegan2_lfw.py", True, [])
+  with pytest.raises(SystemExit, match="no PyTorch reference"):
+    torch_reference.family_of(c)
+
+
+def test_compare_table_from_alternating_runs():
+  jax_runs = [
+    {"images_per_sec": 100.0, "compile_s": 5.0, "gflop_per_step": 2.0, "achieved_gflops": 50.0,
+     "batch_size": 4, "peak_rss_mb": 900.0},
+    {"images_per_sec": 120.0, "compile_s": 6.0, "gflop_per_step": 2.0, "achieved_gflops": 60.0,
+     "batch_size": 4, "peak_rss_mb": 910.0},
+  ]  # fmt: skip
+  torch_runs = [{"images_per_sec": 80.0, "peak_rss_mb": 700.0}, {"error": "over 5 s"}]
+  row = compare.summarize("pix2pix256", jax_runs, torch_runs, peak=220.0)
+  assert row["gan_jax"] == 110.0 and row["torch"] == 80.0
+  assert row["ratio"] == pytest.approx(110 / 80) and row["peak_fraction"] == pytest.approx(0.25)
+  text = compare.table([row], 220.0)
+  assert (
+    "| pix2pix256 (over 5 s) | 4 | 110.0 | 80.0 | 1.38x | 5.5 | 2.00 | 25 % | 905 / 700 |" in text
+  )
+  assert compare.torch_cmd("srgan_x4:tiny", {"data.batch_size": 2}, 3, 1, 2)[-8:] == [
+    "--set", "data.batch_size=2", "--steps", "3", "--warmup", "1", "--threads", "2",
+  ]  # fmt: skip
