@@ -32,6 +32,7 @@ FAMILIES: dict[str, tuple[str, dict, str, dict]] = {
   "cyclegan256": ("cyclegan_horse2zebra", {}, "cyclegan_horse2zebra:tiny", {}),
   "srgan_x4": ("srgan_x4", {}, "srgan_x4:tiny", {}),
   "srresnet_x4": ("srresnet_x4", {}, "srresnet_x4:tiny", {}),
+  "biggan32": ("biggan_cifar10", {}, "biggan_cifar10", {"model.width": 8, "data.batch_size": 4}),
 }
 
 

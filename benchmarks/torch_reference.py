@@ -13,8 +13,10 @@ losses, gradients and Adam steps. The last line printed is one JSON object
 Families: ``dcgan`` (at 64x64x3, width 64, z 100: the reference script's only shape),
 ``pix2pix`` (U-Net + PatchGAN, cGAN BCE + L1), ``cyclegan`` (two ResNet generators, two
 PatchGANs, least squares + cycle + identity) and ``sr`` with the SRGAN discriminator
-(MSRResNet or SRResNet G, pixel MSE + adversarial BCE). No PyTorch rebuild exists here
-for the BigGAN and StyleGAN2 families' full training step.
+(MSRResNet or SRResNet G, pixel MSE + adversarial BCE) and ``biggan`` (``tests/
+test_resnet_gan_torch.py``'s spectral-norm ResNets from gan_jax's BigGAN tables, hinge
+loss, ``game.n_critic`` D steps, the EMA of G). No PyTorch rebuild exists here for
+StyleGAN2's training step.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # the test modules import JAX; it
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-FAMILIES = ("dcgan", "pix2pix", "cyclegan", "sr")
+FAMILIES = ("dcgan", "pix2pix", "cyclegan", "sr", "biggan")
 
 
 def load_config(path: str, tiny: bool, sets: list[str]):
@@ -216,9 +218,70 @@ def sr(c, dev):
   return step, b
 
 
+def biggan(c, dev):
+  import test_resnet_gan_torch as ref
+
+  from gan_jax import benchmark, data
+  from gan_jax.models import resnet_gan
+
+  m, r = c.model, c.data.resolution
+  if c.data.name in benchmark.NUM_CLASSES:  # what gan_jax.benchmark gives (no TensorFlow
+    channels, classes = 3, benchmark.NUM_CLASSES[c.data.name]  # in a process with torch)
+    channels = benchmark.GRAYSCALE.get(c.data.name, channels)
+  else:
+    spec = data.build_source(c.data, 0).spec
+    channels, classes = spec.sample_shape[-1], spec.num_classes
+  if channels != 3:
+    raise SystemExit("the PyTorch BigGAN reference makes 3-channel images")
+  ncls = classes if m.get("conditional", False) else 0
+  width = m.get("width", 64)
+  g_arch, d_arch = resnet_gan.biggan_arch(
+    r, m.get("g_width", width), m.get("d_width", width), m.get("attention", 0)
+  )
+  if m.get("hier", False):
+    norm = "linear"
+  elif ncls and m.get("cond", "shared") == "onehot":
+    norm = "categorical"
+  elif not ncls:
+    norm = "plain"
+  else:
+    raise SystemExit("the PyTorch BigGAN reference: hierarchical z, or per-class BN tables")
+  attention = tuple(
+    i for i in range(len(g_arch.out_ch)) if g_arch.resolution(i) in g_arch.attention
+  )
+  g = ref.TorchGenerator(
+    m.z_dim, (g_arch.in_ch[0], *g_arch.out_ch), norm, ncls, True, m.get("shared_dim", 0),
+    attention, g_arch.bottom,
+  ).to(dev)  # fmt: skip
+  d = ref.TorchDiscriminator(
+    (3, *d_arch.out_ch), d_arch.downsample, m.get("d_wide", True), ncls, d_arch.attention_after
+  ).to(dev)
+  ema = [p.detach().clone() for p in g.parameters()]
+  decay = c.optim.get("ema_decay", 0.0)
+  opt_g, opt_d = _adam(g.parameters(), c.optim.g), _adam(d.parameters(), c.optim.d)
+  b, n_critic = c.data.batch_size, c.game.get("n_critic", 1)
+  reals = [torch.rand(b, 3, r, r, device=dev) * 2 - 1 for _ in range(n_critic)]
+  y = torch.randint(0, max(ncls, 1), (b,), device=dev)
+
+  def step():
+    for real in reals:  # n_critic D updates, each on its own batch
+      fake = g(torch.randn(b, m.z_dim, device=dev), y).detach()
+      opt_d.zero_grad()
+      (F.relu(1 - d(real, y)).mean() + F.relu(1 + d(fake, y)).mean()).backward()
+      opt_d.step()
+    opt_g.zero_grad()
+    (-d(g(torch.randn(b, m.z_dim, device=dev), y), y).mean()).backward()
+    opt_g.step()
+    if decay:
+      with torch.no_grad():
+        torch._foreach_lerp_(ema, [p.detach() for p in g.parameters()], 1 - decay)
+
+  return step, b
+
+
 def family_of(c) -> str:
   name = c.model.name
-  if name in ("dcgan", "pix2pix", "cyclegan", "sr"):
+  if name in ("dcgan", "pix2pix", "cyclegan", "sr", "biggan"):
     return name
   raise SystemExit(f"model {name!r}: no PyTorch reference here (families: {list(FAMILIES)})")
 

@@ -75,12 +75,16 @@ def _synthetic_data(config):
       return config
     channels = spec.sample_shape[-1] if spec else GRAYSCALE.get(config.data.name, 3)
     config.data.channels = channels
-    config.data.num_classes = spec.num_classes if spec else config.data.get("num_classes", 0)
+    config.data.num_classes = (
+      spec.num_classes if spec else NUM_CLASSES.get(config.data.name, config.data.num_classes)
+    )
     config.data.name = "synthetic"
   return config
 
 
 GRAYSCALE = {"mnist": 1, "fashion_mnist": 1, "digits": 1, "lfw": 1}
+# Classes of the named TFDS datasets, for benchmarking a conditional model without them.
+NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "svhn_cropped": 10, "celeb_a": 0}
 
 
 def _kind_of(name: str) -> str:

@@ -22,11 +22,18 @@ import torch_reference  # noqa: E402
 
 @pytest.mark.parametrize(
   "config,family",
-  [("pix2pix_facades", "pix2pix"), ("cyclegan_horse2zebra", "cyclegan"), ("srgan_x4", "sr")],
+  [
+    ("pix2pix_facades:tiny", "pix2pix"),
+    ("cyclegan_horse2zebra:tiny", "cyclegan"),
+    ("srgan_x4:tiny", "sr"),
+    ("biggan_cifar10:width8", "biggan"),
+  ],
 )
 def test_torch_reference_times_a_step_at_the_configs_shapes(config, family, capsys):
+  name, _, size = config.partition(":")
+  flags = ["--tiny"] if size == "tiny" else ["--set=model.width=8", "--set=data.batch_size=4"]
   torch_reference.main(
-    [f"--config=experiments/{config}.py", "--tiny", "--steps=1", "--warmup=0", "--threads=1"]
+    [f"--config=experiments/{name}.py", *flags, "--steps=1", "--warmup=0", "--threads=1"]
   )
   out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
   assert out["family"] == family and out["images_per_sec"] > 0 and out["peak_rss_mb"] > 0
