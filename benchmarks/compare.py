@@ -36,7 +36,8 @@ FAMILIES: dict[str, tuple[str, dict, str, dict]] = {
 }
 
 
-def _last_json(text: str) -> dict | None:
+def last_json(text: str) -> dict | None:
+  """The last line of ``text`` that is a JSON object (the result line of a benchmark)."""
   for line in reversed(text.strip().splitlines()):
     if line.startswith("{"):
       try:
@@ -51,7 +52,7 @@ def _run(cmd: list[str], timeout: int) -> dict:
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
   except subprocess.TimeoutExpired:
     return {"error": f"over {timeout} s"}
-  out = _last_json(r.stdout)
+  out = last_json(r.stdout)
   if r.returncode or out is None:
     tail = [ln for ln in (r.stderr or r.stdout).strip().splitlines() if ln.strip()]
     return {"error": (tail[-1] if tail else f"exit {r.returncode}")[:160]}

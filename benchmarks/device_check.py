@@ -9,8 +9,8 @@ config's shapes, its own compile), so a family that fails or runs out of memory 
 row that says so. Columns: images/s, step time, MFU (XLA's FLOP count of the step over
 the device's dense peak for the compute dtype, where gan_jax.benchmark knows the device),
 compile seconds, peak device memory, and PyTorch eager's images/s at the same shapes for
-the families with a PyTorch reference (DCGAN) when torch is importable (realistic sizes
-only: the reference is DCGAN-64). ``--budget_s``
+every family but StyleGAN2 (``benchmarks/torch_reference.py`` on the same config) when
+torch is importable (realistic sizes only). ``--budget_s``
 stops starting new rows once spent (a lent accelerator's minutes are few).
 
 Realistic sizes: DCGAN-64 batch 128, BigGAN-128 (width 96, 1,000 classes) batch 256,
@@ -32,6 +32,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from compare import last_json, torch_cmd  # noqa: E402
 
 BIGGAN_128 = {
   "data.resolution": 128, "data.batch_size": 256, "data.num_classes": 1000,
@@ -52,21 +55,11 @@ FAMILIES: dict[str, tuple[str, dict, str, dict]] = {
   "pix2pix256": ("pix2pix_facades", {}, "pix2pix_facades:tiny", {}),
 }  # fmt: skip
 FLOAT32_ONLY = ("stylegan2_256",)
-TORCH_REFERENCE = {"dcgan64": "torch_dcgan.py"}  # families with a PyTorch eager reference
+NO_TORCH_REFERENCE = ("stylegan2_256",)  # no PyTorch rebuild of its training step
 
 
 def _flags(overrides: dict) -> list[str]:
   return [f"--config.{k}={v}" for k, v in overrides.items()]
-
-
-def _last_json(text: str) -> dict | None:
-  for line in reversed(text.strip().splitlines()):
-    if line.startswith("{"):
-      try:
-        return json.loads(line)
-      except ValueError:
-        return None
-  return None
 
 
 def _problem(text: str) -> str:
@@ -93,26 +86,24 @@ def bench(config: str, overrides: dict, dtype: str, steps: int, warmup: int, tim
     )  # fmt: skip
   except subprocess.TimeoutExpired:
     return {"error": f"over {timeout} s"}
-  out = _last_json(r.stdout)
+  out = last_json(r.stdout)
   if r.returncode or out is None:
     return {"error": _problem(r.stderr or r.stdout)}
   return out
 
 
-def torch_images_per_sec(family: str, overrides: dict, small: bool) -> float | None:
-  """PyTorch eager at the same shapes (CUDA when available), or None without torch."""
-  script = TORCH_REFERENCE.get(family)
-  if script is None:
+def torch_images_per_sec(family: str, config: str, overrides: dict, steps: int) -> float | None:
+  """PyTorch eager at the same config and shapes (``benchmarks/torch_reference.py``, CUDA
+  when available), or None without torch or without a PyTorch rebuild of the family."""
+  if family in NO_TORCH_REFERENCE:
     return None
   try:
     import torch  # noqa: F401
   except ImportError:
     return None
-  batch = overrides.get("data.batch_size", 64 if small else 128)
-  cmd = [sys.executable, os.path.join(ROOT, "benchmarks", script), "--batch", str(batch),
-         "--steps", "3" if small else "10", "--warmup", "1" if small else "3"]  # fmt: skip
+  cmd = torch_cmd(config, overrides, steps, 2, os.cpu_count() or 1)
   r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-  out = _last_json(r.stdout)
+  out = last_json(r.stdout)
   return out.get("images_per_sec") if out else None
 
 
@@ -194,7 +185,7 @@ def main(argv=None) -> int:
       res = bench(cfg, over, dtype, steps, 1 if a.small else 2, a.timeout_s)
       torch_ips = None
       if a.torch == "auto" and not a.small and dtype == "float32" and "error" not in res:
-        torch_ips = torch_images_per_sec(family, over, a.small)
+        torch_ips = torch_images_per_sec(family, cfg, over, steps)
       rows.append({"family": family, "dtype": dtype, "result": res, "torch": torch_ips})
       print(f"{family} {dtype}: {json.dumps(res)}", file=sys.stderr, flush=True)
   print(f"sizes: {'small (the tiny configs)' if a.small else 'realistic'}; {steps} timed calls")

@@ -225,8 +225,9 @@ def biggan(c, dev):
   from gan_jax.models import resnet_gan
 
   m, r = c.model, c.data.resolution
-  if c.data.name in benchmark.NUM_CLASSES:  # what gan_jax.benchmark gives (no TensorFlow
-    channels, classes = 3, benchmark.NUM_CLASSES[c.data.name]  # in a process with torch)
+  if c.data.name in benchmark.NUM_CLASSES:  # gan_jax.benchmark's shapes, without opening
+    # the TFDS dataset (TensorFlow segfaults in a process that has imported torch)
+    channels, classes = 3, c.data.num_classes or benchmark.NUM_CLASSES[c.data.name]
     channels = benchmark.GRAYSCALE.get(c.data.name, channels)
   else:
     spec = data.build_source(c.data, 0).spec

@@ -76,7 +76,7 @@ def _synthetic_data(config):
     channels = spec.sample_shape[-1] if spec else GRAYSCALE.get(config.data.name, 3)
     config.data.channels = channels
     config.data.num_classes = (
-      spec.num_classes if spec else NUM_CLASSES.get(config.data.name, config.data.num_classes)
+      spec.num_classes if spec else config.data.num_classes or NUM_CLASSES.get(config.data.name, 0)
     )
     config.data.name = "synthetic"
   return config
