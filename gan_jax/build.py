@@ -218,14 +218,15 @@ def build(config: ml_collections.ConfigDict, random_frozen: bool = False) -> Run
       for name, net in networks.items()
       if net.trained
     }
-    init = lambda key: step.init_state(key, networks, txs, game)  # noqa: E731
-    # Created already replicated on every device, never assembled on the host.
-    state = jax.jit(init, out_shardings=layout.rep)(jax.random.key(config.seed))
+    # Frozen weights first: a missing weights file fails before anything compiles.
     consts = {
       name: jax.device_put(_frozen_variables(net, config.seed, random_frozen), layout.rep)
       for name, net in networks.items()
       if not net.trained
     }
+    init = lambda key: step.init_state(key, networks, txs, game)  # noqa: E731
+    # Created already replicated on every device, never assembled on the host.
+    state = jax.jit(init, out_shardings=layout.rep)(jax.random.key(config.seed))
     state = state.replace(consts=consts)
     _check_no_empty_arrays(state.params)
   except BaseException:

@@ -2,7 +2,8 @@
 
 Each case starts a fresh interpreter, because XLA reads its flags once, when JAX creates
 its first backend. The compiled HLO tells whether a convolution went to a YNNPACK kernel
-(a ``__ynn_fusion``) or to XLA's own convolution.
+(a ``__ynn_fusion``) or to XLA's own convolution; XLA's cost model keeps small convolutions
+(a few thousand outputs) out of YNNPACK, so the probe's convolution is 32x32x32.
 """
 
 import os
@@ -19,8 +20,8 @@ import os, json, sys
 import gan_jax
 import jax, jax.numpy as jnp
 from jax import lax
-x = jnp.asarray(__import__("numpy").random.default_rng(0).normal(size=(2, 9, 9, 4)), jnp.float32)
-w = jnp.asarray(__import__("numpy").random.default_rng(1).normal(size=(3, 3, 4, 5)), jnp.float32)
+x = jnp.asarray(__import__("numpy").random.default_rng(0).normal(size=(1, 34, 34, 32)), jnp.float32)
+w = jnp.asarray(__import__("numpy").random.default_rng(1).normal(size=(3, 3, 32, 32)), jnp.float32)
 def f(x, w):
   return lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 hlo = jax.jit(f).lower(x, w).compile().as_text()
@@ -43,12 +44,12 @@ def _probe(**env_changes) -> dict:
 
 
 def _reference() -> np.ndarray:
-  x = np.random.default_rng(0).normal(size=(2, 9, 9, 4))
-  w = np.random.default_rng(1).normal(size=(3, 3, 4, 5))
-  y = np.zeros((2, 7, 7, 5))
+  x = np.random.default_rng(0).normal(size=(1, 34, 34, 32))
+  w = np.random.default_rng(1).normal(size=(3, 3, 32, 32))
+  y = np.zeros((1, 32, 32, 32))
   for i in range(3):
     for j in range(3):
-      y += np.einsum("nhwc,co->nhwo", x[:, i : i + 7, j : j + 7], w[i, j])
+      y += np.einsum("nhwc,co->nhwo", x[:, i : i + 32, j : j + 32], w[i, j])
   return y
 
 
