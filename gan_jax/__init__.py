@@ -4,13 +4,13 @@ import os as _os
 
 __version__ = "0.1.0"
 
-# XLA's CPU backend in jaxlib 0.10 hands each convolution to a YNNPACK kernel by default.
-# On the 2-core AMD EPYC development machine those kernels run a 3x3 256->256 convolution
-# at a third of the speed of XLA's own (Eigen) convolution, and its weight gradient at
-# batch 8 ten times slower (benchmarks/conv_grad_probe.py --ynn); whole training steps
-# gain 1.5-3x without them (README, Performance). The flag only touches the CPU backend, is
-# read when JAX starts its first backend (so import gan_jax before running JAX code), and
-# is left alone when XLA_FLAGS already sets it or GAN_JAX_YNN_CONV=1.
+# XLA's CPU backend in jaxlib 0.10 hands unpadded convolutions above a size threshold to
+# YNNPACK kernels by default. On the 2-core AMD EPYC development machine those kernels run
+# a 3x3 256->256 convolution at a third of the speed of XLA's own (Eigen) convolution, and
+# its weight gradient at batch 8 ten times slower (benchmarks/cpu_conv_probe.py); DCGAN-64's
+# training step runs 1.5x faster without them (README, Performance). The flag only touches
+# the CPU backend, is read when JAX starts its first backend (so import gan_jax before
+# running JAX code), and is left alone when XLA_FLAGS already sets it or GAN_JAX_YNN_CONV=1.
 CPU_CONV_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 
 
