@@ -10,8 +10,9 @@ processes: one with XLA's default CPU convolutions (YNNPACK kernels in jaxlib 0.
 speed-up, and the 2048x2048 float32 matmul rate for scale.
 
 On the 2-core AMD EPYC development machine (2026-12-02, nothing else running), XLA's own
-convolutions were faster on every layer and direction that matters, up to 10x on weight
-gradients at batch 8 and above; README's Performance section has the table.
+convolutions were as fast or faster on every piece but two (the 7x7 stem's input gradient,
+16 against 13 GFLOP/s, and pix2pix's 4x4 stride-2 weight gradient, 40 against 36), up to
+15x on weight gradients at batch 8; README's Performance section has the table.
 """
 
 from __future__ import annotations
