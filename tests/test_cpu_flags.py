@@ -6,6 +6,7 @@ its first backend. The compiled HLO tells whether a convolution went to a YNNPAC
 (a few thousand outputs) out of YNNPACK, so the probe's convolution is 32x32x32.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -16,12 +17,13 @@ import pytest
 import gan_jax
 
 PROBE = """
-import os, json, sys
+import json, os
+import numpy as np
 import gan_jax
 import jax, jax.numpy as jnp
 from jax import lax
-x = jnp.asarray(__import__("numpy").random.default_rng(0).normal(size=(1, 34, 34, 32)), jnp.float32)
-w = jnp.asarray(__import__("numpy").random.default_rng(1).normal(size=(3, 3, 32, 32)), jnp.float32)
+x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 34, 34, 32)), jnp.float32)
+w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 32, 32)), jnp.float32)
 def f(x, w):
   return lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 hlo = jax.jit(f).lower(x, w).compile().as_text()
@@ -32,8 +34,6 @@ print(json.dumps({"flags": os.environ.get("XLA_FLAGS", ""), "ynn": "__ynn_fusion
 
 
 def _probe(**env_changes) -> dict:
-  import json
-
   env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "GAN_JAX_YNN_CONV")}
   env.update(env_changes)
   r = subprocess.run(
