@@ -45,7 +45,7 @@ print("OK")
 
 def test_two_devices_match_one_device():
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+  env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"
   r = subprocess.run(
     [sys.executable, "-c", textwrap.dedent(_CODE)],
     cwd=ROOT,
