@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.models import blocks
-from gan_jax.models.layers import ConvTranspose
+from gan_jax.models.layers import Conv, ConvTranspose
 
 RESOLUTIONS = (8, 16, 32, 64, 128)
 D_NORMS = ("batch", "layer", "none")
@@ -128,7 +128,7 @@ class DCGANDiscriminator(nn.Module):
     h = x.astype(self.dtype)
     for i in range(n):
       ch = min(self.width * 2**i, self.max_width)
-      h = nn.Conv(
+      h = Conv(
         ch,
         (4, 4),
         (2, 2),

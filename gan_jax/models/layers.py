@@ -417,3 +417,162 @@ class ConvTranspose(nn.Module):
     if bias is not None:
       y = y + bias
     return y.reshape(batch_shape + y.shape[1:])
+
+
+# Strided convolution: the adjoint of the transposed convolution above.
+#
+# A stride-s convolution ``C(x, W)`` (kernel ``[K, Ci, Co]`` per axis, padding
+# ``(lo, hi)``) and the transposed convolution ``T(u, W')`` with the kernel flipped and
+# its channel axes swapped, ``W' = W[::-1, ::-1].swapaxes(2, 3)``, and the dilated-input
+# padding ``lo' = K - 1 - lo``, ``hi' = H - 1 - (Ho - 1) s + lo`` are adjoint:
+# ``<dy, C(x, W)> = <T(dy, W'), x>``. So C's input gradient is ``T(dy, W')``, which runs
+# as one stride-1 convolution per output phase (``_phase_conv_transpose``), and C's
+# weight gradient is T's weight gradient with input ``dy`` and cotangent ``x``
+# (``_kernel_grad``: one large matrix product), flipped and swapped back. XLA CPU's own
+# gradients of a strided convolution are "backprop" convolutions over the stride-dilated
+# cotangent, which multiply by its zeros.
+
+
+def _conv_adjoint_padding(x_shape, y_shape, kernel_shape, strides, padding):
+  """Padding of the transposed convolution adjoint to a strided convolution (see above)."""
+  return tuple(
+    (
+      kernel_shape[d] - 1 - padding[d][0],
+      x_shape[1 + d] - 1 - (y_shape[1 + d] - 1) * strides[d] + padding[d][0],
+    )
+    for d in range(2)
+  )
+
+
+def _conv_forward(x, kernel, strides, padding):
+  return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_DIMENSION_NUMBERS)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _strided_conv(
+  x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]
+) -> Array:
+  return _conv_forward(x, kernel, strides, padding)
+
+
+def _strided_conv_fwd(x, kernel, strides, padding):
+  return _strided_conv(x, kernel, strides, padding), (x, kernel)
+
+
+def _strided_conv_bwd(strides, padding, residuals, dy):
+  x, kernel = residuals
+  dy = dy.astype(x.dtype)
+  pads = _conv_adjoint_padding(x.shape, dy.shape, kernel.shape, strides, padding)
+  adjoint = kernel[::-1, ::-1].swapaxes(2, 3)
+  dx = _forward(dy, adjoint, strides, pads)
+  dkernel = _kernel_grad(dy, x, adjoint.shape, strides, pads)[::-1, ::-1].swapaxes(2, 3)
+  return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
+
+
+_strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
+
+
+def _conv_padding(
+  padding: PaddingLike, x_shape: Sequence[int], kernel_size: Sequence[int], strides
+) -> tuple[tuple[int, int], ...]:
+  """Resolves a ``flax.linen.Conv`` padding to ``(low, high)`` pairs of the input."""
+  if isinstance(padding, str):
+    mode = padding.upper()
+    if mode not in ("SAME", "VALID"):
+      raise NotImplementedError(f"Padding {padding!r} is not supported; use flax.linen.Conv.")
+    return tuple(tuple(p) for p in lax.padtype_to_pads(x_shape[1:3], kernel_size, strides, mode))
+  return _explicit_padding(padding, kernel_size, strides)
+
+
+def conv(
+  x: Array,
+  kernel: Array,
+  strides: Sequence[int] = (1, 1),
+  padding: PaddingLike = "SAME",
+) -> Array:
+  """2-D convolution (cross-correlation) with fast gradients on CPU when strided.
+
+  Returns ``lax.conv_general_dilated(x, kernel, strides, padding,
+  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))``. For a strided convolution the gradients
+  are those of the adjoint transposed convolution (see the comment above
+  ``_conv_adjoint_padding``): the input gradient as stride-1 convolutions per phase, the
+  kernel gradient as one matrix product accumulated in float32. Reverse-mode derivatives
+  of any order are supported (gradient penalties differentiate the input gradient);
+  forward mode is not.
+
+  Args:
+    x: ``[N, H, W, Ci]`` input.
+    kernel: ``[KH, KW, Ci, Co]`` kernel, the layout of ``flax.linen.Conv``.
+    strides: stride per spatial axis, or one int.
+    padding: ``"SAME"``, ``"VALID"``, an int, or one int or ``(low, high)`` pair per
+      spatial axis, as in ``flax.linen.Conv``.
+
+  Returns:
+    ``[N, Ho, Wo, Co]`` output in the dtype of ``x``.
+  """
+  if x.ndim != 4 or kernel.ndim != 4:
+    raise ValueError(f"Expected NHWC input and HWIO kernel, got {x.shape} and {kernel.shape}.")
+  if isinstance(strides, int):
+    strides = (strides, strides)
+  strides = tuple(int(s) for s in strides)
+  if len(strides) != 2 or min(strides) < 1:
+    raise ValueError(f"Expected two positive strides, got {strides!r}.")
+  pads = _conv_padding(padding, x.shape, kernel.shape[:2], strides)
+  if max(strides) == 1:
+    return _conv_forward(x, kernel, strides, pads)
+  return _strided_conv(x, kernel, strides, pads)
+
+
+class Conv(nn.Module):
+  """Drop-in ``flax.linen.Conv`` (2-D, no dilation, groups or mask) with fast strided
+  gradients on CPU (``conv``).
+
+  Parameters (``kernel [KH, KW, Ci, Co]``, ``bias [Co]``) and defaults match
+  ``nn.Conv``, so the same params give the same outputs under either module.
+
+  Attributes:
+    features: output channels.
+    kernel_size: ``(KH, KW)``.
+    strides: stride per spatial axis, or one int; None means 1, as in flax.
+    padding: ``"SAME"``, ``"VALID"``, an int, or one int or pair per spatial axis.
+    use_bias: whether to add a bias.
+    dtype: computation dtype; None infers it from the inputs and params.
+    param_dtype: dtype of the parameters.
+    kernel_init: kernel initializer (LeCun normal, as in flax).
+    bias_init: bias initializer.
+  """
+
+  features: int
+  kernel_size: Sequence[int]
+  strides: int | Sequence[int] | None = (1, 1)
+  padding: PaddingLike = "SAME"
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, inputs: Array) -> Array:
+    """Applies the convolution to ``[..., H, W, Ci]`` inputs (leading axes flattened)."""
+    if isinstance(self.kernel_size, int) or len(self.kernel_size) != 2:
+      raise ValueError(f"kernel_size must be a pair, got {self.kernel_size!r}.")
+    kernel_size = tuple(self.kernel_size)
+    strides = 1 if self.strides is None else self.strides
+    strides = (strides,) * 2 if isinstance(strides, int) else tuple(strides)
+    batch_shape = inputs.shape[:-3]
+    x = inputs.reshape((math.prod(batch_shape),) + inputs.shape[-3:])
+    _conv_padding(self.padding, x.shape, kernel_size, strides)  # refuse before any param
+    kernel = self.param(
+      "kernel", self.kernel_init, kernel_size + (inputs.shape[-1], self.features), self.param_dtype
+    )
+    bias = (
+      self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+      if self.use_bias
+      else None
+    )
+    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = conv(x, kernel, strides, self.padding)
+    if bias is not None:
+      y = y + bias
+    return y.reshape(batch_shape + y.shape[1:])

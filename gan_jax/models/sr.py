@@ -69,6 +69,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.models.layers import Conv
 from gan_jax.models.translation import BatchNorm
 
 Array = jax.Array
@@ -176,9 +177,9 @@ def _conv(
   pad: int | None = None,
   use_bias: bool = True,
   init: nn.initializers.Initializer = torch_default_init,
-) -> nn.Conv:
+) -> Conv:
   p = k // 2 if pad is None else pad
-  return nn.Conv(
+  return Conv(
     features,
     (k, k),
     (stride, stride),
@@ -418,7 +419,7 @@ class MSRResNet(nn.Module):
     self._check(x)
     f = self.num_feat
 
-    def conv(features: int, name: str) -> nn.Conv:
+    def conv(features: int, name: str) -> Conv:
       return _conv(features, 3, name, self.dtype, init=_esrgan_init)
 
     def lrelu(h: Array) -> Array:

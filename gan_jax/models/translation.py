@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gan_jax.models.layers import ConvTranspose
+from gan_jax.models.layers import Conv, ConvTranspose
 
 NORMS = ("batch", "instance", "none")
 PADDING_TYPES = ("reflect", "replicate", "zero")
@@ -294,7 +294,7 @@ class UnetGenerator(nn.Module):
       if i > 0:
         skips.append(h)  # concatenated after the upsampling of level i
         h = nn.leaky_relu(h, 0.2)
-      h = nn.Conv(
+      h = Conv(
         inner[i],
         (4, 4),
         (2, 2),
@@ -449,7 +449,7 @@ class ResnetGenerator(nn.Module):
     use_bias = self.norm == "instance"
 
     def conv(features: int, k: int, stride: int, padding: int, bias: bool, name: str):
-      return nn.Conv(
+      return Conv(
         features,
         (k, k),
         (stride, stride),
@@ -553,7 +553,7 @@ class NLayerDiscriminator(nn.Module):
     h = x.astype(self.dtype)
     for i in range(self.n_layers + 1):
       last = i == self.n_layers
-      h = nn.Conv(
+      h = Conv(
         min(self.ndf * 2**i, self.ndf * 8),
         (4, 4),
         (1, 1) if last and i > 0 else (2, 2),
