@@ -27,7 +27,8 @@ CONFIG = [
 
 def _env(devices: int) -> dict:
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+  flags = os.environ.get("XLA_FLAGS", "")  # the suite's own (tests/conftest.py)
+  env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}"
   return env
 
 

@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _python(code: str, devices: int, timeout: int = 300, args=()):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+  flags = os.environ.get("XLA_FLAGS", "")  # the suite's own (tests/conftest.py)
+  env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}"
   return subprocess.run(
     [sys.executable, "-c", textwrap.dedent(code), *args],
     cwd=ROOT,
