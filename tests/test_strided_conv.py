@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from gan_jax.models import layers
 from gan_jax.models.layers import Conv, conv
 
 DN = ("NHWC", "HWIO", "NHWC")
@@ -64,8 +65,30 @@ def _first_and_second_order(f, strides, padding):
   return run
 
 
+@pytest.fixture
+def matmul_kernel_grad(monkeypatch):
+  """Every strided layer takes the matrix-product kernel gradient, whatever its size."""
+  monkeypatch.setattr(layers, "_MATMUL_KERNEL_GRAD_MIN_PIXELS", 0)
+
+
 @pytest.mark.parametrize("shape,kernel_size,strides,padding,features", CASES, ids=IDS)
-def test_matches_xla_to_second_order(shape, kernel_size, strides, padding, features):
+def test_matches_xla_to_second_order(
+  shape, kernel_size, strides, padding, features, matmul_kernel_grad
+):
+  _check_against_xla(shape, kernel_size, strides, padding, features)
+
+
+def test_default_choice_of_kernel_gradient_matches_xla():
+  # Output maps of 1,024 pixels and kernels that tile the stride take the matrix product;
+  # the rest XLA's own kernel gradient.
+  assert layers._matmul_kernel_grad((1, 32, 32, 8), (4, 4, 3, 8), (2, 2))
+  assert not layers._matmul_kernel_grad((64, 16, 16, 8), (4, 4, 3, 8), (2, 2))
+  assert not layers._matmul_kernel_grad((1, 48, 48, 8), (3, 3, 3, 8), (2, 2))
+  _check_against_xla((1, 64, 64, 16), (4, 4), (2, 2), ((1, 1), (1, 1)), 8)
+  _check_against_xla((2, 16, 16, 16), (3, 3), (2, 2), "SAME", 8)
+
+
+def _check_against_xla(shape, kernel_size, strides, padding, features):
   x, w = _normal(shape), 0.3 * _normal(kernel_size + (shape[-1], features))
   y_ref = _xla(x, w, strides, padding)
   dy = _normal(y_ref.shape)
@@ -76,7 +99,7 @@ def test_matches_xla_to_second_order(shape, kernel_size, strides, padding, featu
     _assert_close(a, b, rtol)
 
 
-def test_gradients_match_float64_numpy():
+def test_gradients_match_float64_numpy(matmul_kernel_grad):
   # An independent reference: the strided correlation written out in float64 numpy,
   # and its gradients by the same sums read the other way.
   x = np.asarray(_RNG.standard_normal((2, 10, 10, 16)))
@@ -102,7 +125,7 @@ def test_gradients_match_float64_numpy():
   _assert_close(gw, dw, 1e-6)
 
 
-def test_bfloat16():
+def test_bfloat16(matmul_kernel_grad):
   x, w = _normal((2, 8, 8, 32), jnp.bfloat16), _normal((4, 4, 32, 16), jnp.bfloat16)
   dy = _normal((2, 4, 4, 16), jnp.bfloat16)
 
