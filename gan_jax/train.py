@@ -147,12 +147,29 @@ def _prefetch(run: build.Run, start: int, stop: int, k: int, depth: int = 2):
     thread.join()
 
 
+def _summary_writer_class():
+  """tensorboardX's ``SummaryWriter``, imported with PyTorch hidden when it is not loaded yet.
+
+  tensorboardX imports torch whenever it is installed, only to accept torch tensors; that
+  costs seconds at every start (2-7 s on a 2-core machine). gan_jax logs numpy values, so
+  torch is hidden for the import (tensorboardX then takes numpy arrays alone) and unhidden
+  after it.
+  """
+  if "tensorboardX" not in sys.modules and "torch" not in sys.modules:
+    sys.modules["torch"] = None  # `import torch` raises ImportError
+    try:
+      import tensorboardX  # noqa: F401  (the import is the point)
+    finally:
+      del sys.modules["torch"]
+  from tensorboardX import SummaryWriter
+
+  return SummaryWriter
+
+
 def _make_writer(workdir: str):
   if jax.process_index() != 0:
     return None
-  from tensorboardX import SummaryWriter
-
-  return SummaryWriter(os.path.join(workdir, "tensorboard"))
+  return _summary_writer_class()(os.path.join(workdir, "tensorboard"))
 
 
 # --------------------------------------------------------------------------------------

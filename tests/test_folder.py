@@ -153,7 +153,9 @@ def test_conditional_dcgan_trains_on_a_folder(class_folder, tmp_path):
   assert not [t.name for t in set(threading.enumerate()) - before if t.name.startswith("folder")]
 
 
-def test_embedded_and_folder_sources_do_not_import_tensorflow(class_folder):
+def test_embedded_and_folder_sources_and_the_writer_do_not_import_tensorflow_or_torch(
+  class_folder,
+):
   code = (
     "import sys\n"
     "import gan_jax.train\n"
@@ -167,6 +169,10 @@ def test_embedded_and_folder_sources_do_not_import_tensorflow(class_folder):
     "tf = ('tensorflow', 'tensorflow_datasets')\n"
     "bad = sorted(m for m in sys.modules if m.split('.')[0] in tf)\n"
     "assert not bad, bad[:5]\n"
+    # the TensorBoard writer leaves torch (installed here) unloaded, and importable
+    "gan_jax.train._summary_writer_class()\n"
+    "assert 'tensorboardX' in sys.modules and 'torch' not in sys.modules\n"
+    "import torch\n"
     "print('ok')\n"
   )
   env = dict(os.environ, JAX_PLATFORMS="cpu")
