@@ -34,7 +34,7 @@ demo: $(CORE)
 	$(PY) -m gan_jax.main --config=experiments/dcgan_digits.py --workdir=$(WORKDIR)
 
 test: $(FULL)
-	GAN_JAX_REQUIRE_EXTRAS=1 $(PY) -m pytest -n 2 -q
+	GAN_JAX_REQUIRE_EXTRAS=1 $(PY) -m pytest -n 2 -q --durations=25
 
 lint: $(FULL)
 	$(PY) -m ruff check gan_jax experiments tests benchmarks

@@ -1,4 +1,4 @@
-"""Transposed convolution with a fast kernel gradient on XLA CPU.
+"""Transposed and strided convolutions with fast gradients on XLA CPU.
 
 ``jax.lax.conv_transpose`` (and ``flax.linen.ConvTranspose``) lowers to a
 convolution of the stride-dilated input. Its forward pass and input gradient are
@@ -33,6 +33,11 @@ The alternatives tried on a 2-core CPU (im2col with
 ``lax.conv_general_dilated_patches``, strided slices of ``dy``, ``jax.vjp`` of
 ``C`` in ``W``, shifting ``x`` instead of ``dy``) were each slower on at least one
 DCGAN layer.
+
+The strided convolution ``conv`` / ``Conv`` (end of this module) is the adjoint of a
+transposed convolution, so its input gradient is a transposed convolution (run by phases
+as above) and its kernel gradient is the one above with the roles of input and cotangent
+exchanged.
 
 References:
   Dumoulin & Visin 2016, "A guide to convolution arithmetic for deep learning",
