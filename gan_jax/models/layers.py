@@ -355,19 +355,15 @@ def conv_transpose(
   return _conv_transpose(x, kernel, strides, pads)
 
 
-class ConvTranspose(nn.Module):
-  """Drop-in ``flax.linen.ConvTranspose`` (2-D, no dilation or mask) with fast gradients.
-
-  Parameters (``kernel [KH, KW, Ci, Co]``, ``bias [Co]``) match
-  ``nn.ConvTranspose(transpose_kernel=False)``, so the same params give the same
-  outputs under either module.
+class _Conv2D(nn.Module):
+  """The parameters and the call of ``Conv`` and ``ConvTranspose`` (2-D, no dilation,
+  groups or mask); a subclass gives the operation and its padding check.
 
   Attributes:
     features: output channels.
     kernel_size: ``(KH, KW)``.
     strides: stride per spatial axis, or one int; None means 1, as in flax.
-    padding: ``"SAME"``, ``"VALID"``, an int, or one int or pair per spatial axis
-      (see ``conv_transpose``).
+    padding: ``"SAME"``, ``"VALID"``, an int, or one int or pair per spatial axis.
     use_bias: whether to add a bias.
     dtype: computation dtype; None infers it from the inputs and params.
     param_dtype: dtype of the parameters.
@@ -385,9 +381,15 @@ class ConvTranspose(nn.Module):
   kernel_init: Any = nn.initializers.lecun_normal()
   bias_init: Any = nn.initializers.zeros_init()
 
+  def _check_padding(self, x_shape, kernel_size, strides) -> None:
+    raise NotImplementedError
+
+  def _op(self, x: Array, kernel: Array, strides: tuple[int, int]) -> Array:
+    raise NotImplementedError
+
   @nn.compact
   def __call__(self, inputs: Array) -> Array:
-    """Applies the transposed convolution.
+    """Applies the layer.
 
     Args:
       inputs: ``[..., H, W, Ci]``; leading batch axes are flattened and restored,
@@ -402,10 +404,9 @@ class ConvTranspose(nn.Module):
     kernel_size = tuple(self.kernel_size)
     strides = 1 if self.strides is None else self.strides
     strides = (strides,) * 2 if isinstance(strides, int) else tuple(strides)
-    # fail on a bad padding before initialising any parameter
-    _explicit_padding(self.padding, kernel_size, strides)
     batch_shape = inputs.shape[:-3]
     x = inputs.reshape((math.prod(batch_shape),) + inputs.shape[-3:])
+    self._check_padding(x.shape, kernel_size, strides)  # before any parameter is made
     kernel = self.param(
       "kernel",
       self.kernel_init,
@@ -418,10 +419,26 @@ class ConvTranspose(nn.Module):
       else None
     )
     x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = conv_transpose(x, kernel, strides, self.padding)
+    y = self._op(x, kernel, strides)
     if bias is not None:
       y = y + bias
     return y.reshape(batch_shape + y.shape[1:])
+
+
+class ConvTranspose(_Conv2D):
+  """Drop-in ``flax.linen.ConvTranspose`` (2-D, no dilation or mask) with fast gradients.
+
+  Parameters (``kernel [KH, KW, Ci, Co]``, ``bias [Co]``) match
+  ``nn.ConvTranspose(transpose_kernel=False)``, so the same params give the same
+  outputs under either module. Attributes as ``_Conv2D``'s; ``padding`` is that of
+  ``conv_transpose``.
+  """
+
+  def _check_padding(self, x_shape, kernel_size, strides) -> None:
+    _explicit_padding(self.padding, kernel_size, strides)
+
+  def _op(self, x, kernel, strides):
+    return conv_transpose(x, kernel, strides, self.padding)
 
 
 # Strided convolution: the adjoint of the transposed convolution above.
@@ -543,56 +560,17 @@ def conv(
   return _strided_conv(x, kernel, strides, pads)
 
 
-class Conv(nn.Module):
+class Conv(_Conv2D):
   """Drop-in ``flax.linen.Conv`` (2-D, no dilation, groups or mask) with fast strided
   gradients on CPU (``conv``).
 
   Parameters (``kernel [KH, KW, Ci, Co]``, ``bias [Co]``) and defaults match
-  ``nn.Conv``, so the same params give the same outputs under either module.
-
-  Attributes:
-    features: output channels.
-    kernel_size: ``(KH, KW)``.
-    strides: stride per spatial axis, or one int; None means 1, as in flax.
-    padding: ``"SAME"``, ``"VALID"``, an int, or one int or pair per spatial axis.
-    use_bias: whether to add a bias.
-    dtype: computation dtype; None infers it from the inputs and params.
-    param_dtype: dtype of the parameters.
-    kernel_init: kernel initializer (LeCun normal, as in flax).
-    bias_init: bias initializer.
+  ``nn.Conv``, so the same params give the same outputs under either module. Attributes
+  as ``_Conv2D``'s.
   """
 
-  features: int
-  kernel_size: Sequence[int]
-  strides: int | Sequence[int] | None = (1, 1)
-  padding: PaddingLike = "SAME"
-  use_bias: bool = True
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  kernel_init: Any = nn.initializers.lecun_normal()
-  bias_init: Any = nn.initializers.zeros_init()
+  def _check_padding(self, x_shape, kernel_size, strides) -> None:
+    _conv_padding(self.padding, x_shape, kernel_size, strides)
 
-  @nn.compact
-  def __call__(self, inputs: Array) -> Array:
-    """Applies the convolution to ``[..., H, W, Ci]`` inputs (leading axes flattened)."""
-    if isinstance(self.kernel_size, int) or len(self.kernel_size) != 2:
-      raise ValueError(f"kernel_size must be a pair, got {self.kernel_size!r}.")
-    kernel_size = tuple(self.kernel_size)
-    strides = 1 if self.strides is None else self.strides
-    strides = (strides,) * 2 if isinstance(strides, int) else tuple(strides)
-    batch_shape = inputs.shape[:-3]
-    x = inputs.reshape((math.prod(batch_shape),) + inputs.shape[-3:])
-    _conv_padding(self.padding, x.shape, kernel_size, strides)  # refuse before any param
-    kernel = self.param(
-      "kernel", self.kernel_init, kernel_size + (inputs.shape[-1], self.features), self.param_dtype
-    )
-    bias = (
-      self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-      if self.use_bias
-      else None
-    )
-    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = conv(x, kernel, strides, self.padding)
-    if bias is not None:
-      y = y + bias
-    return y.reshape(batch_shape + y.shape[1:])
+  def _op(self, x, kernel, strides):
+    return conv(x, kernel, strides, self.padding)
