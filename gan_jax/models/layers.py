@@ -484,7 +484,7 @@ def _strided_conv_fwd(x, kernel, strides, padding):
 # The matrix-product kernel gradient wins where the output map of one image is large
 # (XLA's runs 2-3x slower there at any batch) and the kernel tiles the stride (otherwise
 # it multiplies ceil(K / s) * s > K taps per axis); elsewhere XLA's own is faster
-# (measured on the pix2pix, DCGAN, SRGAN and CycleGAN layers: benchmarks/cpu_conv_probe.py).
+# (measured on the pix2pix, DCGAN, SRGAN and CycleGAN layers: benchmarks/strided_conv_probe.py).
 _MATMUL_KERNEL_GRAD_MIN_PIXELS = 1024
 
 
@@ -533,7 +533,9 @@ def conv(
   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))``. For a strided convolution the gradients
   are those of the adjoint transposed convolution (see the comment above
   ``_conv_adjoint_padding``): the input gradient as stride-1 convolutions per phase, the
-  kernel gradient as one matrix product accumulated in float32. Reverse-mode derivatives
+  kernel gradient, where one image's output map has at least 1,024 pixels and the kernel
+  size is a multiple of the stride, as one matrix product accumulated in float32 (XLA's
+  own elsewhere). Reverse-mode derivatives
   of any order are supported (gradient penalties differentiate the input gradient);
   forward mode is not.
 
