@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
+from test_layers import _assert_close  # relative to the largest magnitude
 
 from gan_jax.models import layers
 from gan_jax.models.layers import Conv, conv
@@ -38,15 +39,6 @@ def _normal(shape, dtype=jnp.float32):
 
 def _xla(x, w, strides, padding):
   return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=DN)
-
-
-def _assert_close(actual, expected, rtol):
-  actual = np.asarray(actual, np.float32)
-  expected = np.asarray(expected, np.float32)
-  assert actual.shape == expected.shape
-  assert np.all(np.isfinite(actual))
-  scale = max(float(np.max(np.abs(expected))), 1e-12)
-  assert float(np.max(np.abs(actual - expected))) / scale < rtol
 
 
 def _first_and_second_order(f, strides, padding):
