@@ -15,7 +15,8 @@ import pytest
 from experiments import dcgan_digits
 from gan_jax.metrics import fid, inception, inception_eval
 
-N = 16
+# Images per set: enough for the k-NN metrics (k = 5); each costs ~0.1 s of Inception at 299 px.
+N = 8
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def _config():
   c = dcgan_digits.get_config("tiny")
   c.eval.num_samples = N
   c.eval.num_real = N
-  c.eval.batch_size = 8
+  c.eval.batch_size = 4
   return c
 
 
@@ -62,8 +63,8 @@ def test_real_images_score_as_real_and_the_reference_is_cached(tmp_path, monkeyp
   assert calls == [N]  # the second evaluation read the cached reference
   assert bad["protocol"]["reference_cached"] is True
   # The same number through an independent path: features of both sets, then the formula.
-  real_f, _ = extractor.features(real, 8)
-  fake_f, _ = extractor.features(noise(key, N), 8)
+  real_f, _ = extractor.features(real, 4)
+  fake_f, _ = extractor.features(noise(key, N), 4)
   want = fid.frechet_distance(*fid.statistics(fake_f), *fid.statistics(real_f))
   assert bad["fid"] == pytest.approx(want, rel=1e-4)
   assert bad["fid"] > 100 * max(abs(same["fid"]), 1e-6)
@@ -92,7 +93,7 @@ def test_translations_are_scored_against_the_held_out_targets(tmp_path, monkeypa
     inception.InceptionExtractor, "load", classmethod(lambda cls, *a, **k: extractor)
   )
   c = pix2pix_edges2digits.get_config("tiny")
-  c.eval.update(metrics=("inception",), num_samples=N, num_real=N, batch_size=8)
+  c.eval.update(metrics=("inception",), num_samples=N, num_real=N, batch_size=4)
   targets = inception_eval.real_images(c.data, N + 4)
   seen = []
 

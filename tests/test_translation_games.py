@@ -104,7 +104,10 @@ def test_pix2pix_test_time_translation_treats_each_image_alone():
 
   g = translation.UnetGenerator(1, 5, 4, "batch", True)
   x = RNG.uniform(-1, 1, (3, 32, 32, 1)).astype(np.float32)
-  variables = g.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, x, train=False)
+  init = jax.jit(
+    lambda x: g.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, x, False)
+  )
+  variables = init(x)  # compiled once: eager initialisation of the U-Net costs seconds
   nets = {"g": Network(g, (x,))}
   state = step.GANState(
     step=jnp.int32(0), params={"g": variables["params"]}, opt_state={},

@@ -136,11 +136,8 @@ def test_cyclegan_translates_a_folder_either_way(tmp_path):
 
 # ---- pix2pix: SIGKILL, then the same command ------------------------------------------
 
-CLI = [
+CLI = [  # the tiny U-Net: 40 steps with 8 checkpoints leave seconds to kill it mid-run
   "--config=experiments/pix2pix_edges2digits.py:tiny",
-  "--config.data.resolution=64",
-  "--config.data.batch_size=8",
-  "--config.model.width=16",
   "--config.train.num_steps=40",
   "--config.train.checkpoint_every=5",
   "--config.train.sample_every=0",
