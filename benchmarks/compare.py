@@ -33,6 +33,9 @@ FAMILIES: dict[str, tuple[str, dict, str, dict]] = {
   "srgan_x4": ("srgan_x4", {}, "srgan_x4:tiny", {}),
   "srresnet_x4": ("srresnet_x4", {}, "srresnet_x4:tiny", {}),
   "biggan32": ("biggan_cifar10", {}, "biggan_cifar10", {"model.width": 8, "data.batch_size": 4}),
+  # The CPU StyleGAN2 experiment (32 px, batch 16); on CPU both time a step with both lazy
+  # regularisers (see torch_reference.stylegan2).
+  "stylegan2_32": ("stylegan2_lfw", {}, "stylegan2_lfw:tiny", {}),
 }
 
 

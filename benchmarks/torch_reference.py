@@ -4,7 +4,8 @@
         [--set data.batch_size=4 ...] [--threads 2] [--steps 10] [--warmup 2]
 
 The networks are the PyTorch rebuilds the tests check gan_jax's against, layer for layer
-(``tests/test_translation_models.py``, ``tests/test_sr_models.py``; DCGAN-64 is
+(``tests/test_translation_models.py``, ``tests/test_sr_models.py``,
+``tests/torch_stylegan2.py``; DCGAN-64 is
 ``benchmarks/torch_dcgan.py``'s), sized from the same experiment config that
 ``python -m gan_jax.benchmark`` reads, and the update is the game's: both players'
 losses, gradients and Adam steps. The last line printed is one JSON object
@@ -15,8 +16,36 @@ Families: ``dcgan`` (at 64x64x3, width 64, z 100: the reference script's only sh
 PatchGANs, least squares + cycle + identity) and ``sr`` with the SRGAN discriminator
 (MSRResNet or SRResNet G, pixel MSE + adversarial BCE) and ``biggan`` (``tests/
 test_resnet_gan_torch.py``'s spectral-norm ResNets from gan_jax's BigGAN tables, hinge
-loss, ``game.n_critic`` D steps, the EMA of G). No PyTorch rebuild exists here for
-StyleGAN2's training step.
+loss, ``game.n_critic`` D steps, the EMA of G) and ``stylegan2`` (below).
+
+``stylegan2``: ``tests/torch_stylegan2.py``'s networks (checked against gan_jax's,
+outputs and first- and second-order gradients, by ``tests/test_stylegan2_torch.py``) sized
+from ``config.model``, the images' channels and classes as gan_jax.benchmark's synthetic
+batches have them; no augmentation (``augment.name`` must be ``none``). One timed step is
+the game's iteration (``gan_jax/games/stylegan2.py``), phase by phase in its order:
+
+1. ``g``: ws of ``batch`` fresh codes, style-mixed (a second code always mapped; its ws
+   from a random cutoff on with probability ``game.style_mixing``), synthesis with random
+   noise, D (its parameters frozen), ``softplus(-D(G(z)))``, G's Adam step;
+2. ``g_pl`` (lazy): the path-length penalty on ``batch // game.pl_batch_shrink`` fresh,
+   style-mixed ws (``torch.autograd.grad`` with ``create_graph``), ``pl_mean`` moved by
+   ``game.pl_decay``, loss times ``pl_weight * pl_interval``, G's Adam step;
+3. ``d``: G's synthesis of fresh style-mixed ws without gradients, ``softplus(D(fake)) +
+   softplus(-D(real))``, D's Adam step;
+4. ``d_r1`` (lazy): ``||grad_x D(real)||^2`` (second order), times ``r1_gamma / 2 *
+   r1_interval``, D's Adam step;
+5. the EMA of G's parameters (``optim.ema_kimg`` half-life with ``ema_rampup``).
+
+Every mapping of codes updates G's ``w_avg`` (training mode), as in gan_jax. Which lazy
+phases a timed step runs follows ``--lazy``, matched to what ``gan_jax.benchmark`` times:
+on CPU gan_jax compiles a program per set of active lazy phases and the benchmark calls
+step 0's program (both regularisers) every time, so ``auto`` means ``all`` there (with
+the configs' ``train.steps_per_call`` 1; with k steps a call gan_jax's step is the mean
+over steps 0 to k - 1 of the schedule instead); on an accelerator gan_jax decides with
+``lax.cond`` on its advancing step counter and both scripts report the median step, one
+without the regularisers when fewer than half the steps run one (the configs' intervals
+4 and 16), so ``auto`` means ``interval`` on CUDA (the phases at multiples of their
+intervals, counting from the untimed first step). The JSON line says which (``lazy``).
 """
 
 from __future__ import annotations
@@ -37,7 +66,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # the test modules import JAX; it
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-FAMILIES = ("dcgan", "pix2pix", "cyclegan", "sr", "biggan")
+FAMILIES = ("dcgan", "pix2pix", "cyclegan", "sr", "biggan", "stylegan2")
 
 
 def load_config(path: str, tiny: bool, sets: list[str]):
@@ -280,9 +309,131 @@ def biggan(c, dev):
   return step, b
 
 
+def _image_spec(c) -> tuple[int, int]:
+  """``(channels, classes)`` of the images gan_jax.benchmark trains on for ``c``: a TFDS
+  dataset's from its name (TensorFlow segfaults in a process that has imported torch), any
+  other dataset's from its source, or, when it cannot be read here, the defaults that
+  ``gan_jax.benchmark`` gives its synthetic batches."""
+  from gan_jax import benchmark, data
+
+  name, classes = c.data.name, c.data.get("num_classes", 0)
+  if name in benchmark.NUM_CLASSES:
+    return benchmark.GRAYSCALE.get(name, 3), classes or benchmark.NUM_CLASSES[name]
+  try:
+    source = data.build_source(c.data, c.seed)
+  except Exception:  # noqa: BLE001 (not prepared here, e.g. an empty data.folder)
+    return benchmark.GRAYSCALE.get(name, 3), classes or benchmark.NUM_CLASSES.get(name, 0)
+  spec = source.spec
+  source.close()
+  return spec.sample_shape[-1], spec.num_classes
+
+
+def _ema_decay_fn(c):
+  """G's EMA decay by step, as gan_jax's ``build.make_step_config``: the half-life of
+  ``optim.ema_kimg`` thousand images (at most ``ema_rampup`` x the images seen), else
+  ``optim.ema_decay`` from ``optim.ema_start``."""
+  o, b = c.optim, c.data.batch_size
+  if o.get("ema_kimg", 0):
+    rampup = o.get("ema_rampup", 0.0)
+
+    def half_life(step):
+      half = o.ema_kimg * 1000.0
+      return min(half, step * b * rampup) if rampup else half
+
+    return lambda step: 0.5 ** (b / max(half_life(step), 1e-8))
+  decay, start = o.get("ema_decay", 0.0), o.get("ema_start", 0)
+  return lambda step: 0.0 if step < start else decay
+
+
+def stylegan2(c, dev, lazy="auto"):
+  import torch_stylegan2 as ref
+
+  m, gc = c.model, c.game
+  if c.get("augment", {}).get("name", "none") != "none":
+    raise SystemExit(
+      "the PyTorch StyleGAN2 reference has no augmentation: --set augment.name=none (and "
+      "--config.augment.name=none for gan_jax.benchmark)"
+    )
+  if lazy == "auto":
+    lazy = "interval" if dev.type == "cuda" else "all"
+  channels, classes = _image_spec(c)
+  ncls = classes if m.get("conditional", False) else 0
+  r, b = c.data.resolution, c.data.batch_size
+  base, cmax = m.get("channel_base", 32768), m.get("channel_max", 512)
+  lr_mul = m.get("lr_mul", 0.01)
+  noise = m.get("noise_mode", "auto")
+  g = ref.Generator(
+    m.z_dim, m.get("w_dim", 512), r, channels, ncls, m.get("map_layers", 8), lr_mul,
+    m.get("w_avg_beta", 0.995), base, cmax, "random" if noise == "auto" else noise,
+    m.get("fused_modconv", True),
+  ).to(dev)  # fmt: skip
+  d = ref.Discriminator(
+    r, channels, ncls, base, cmax, m.get("mbstd_group", 4), m.get("mbstd_channels", 1),
+    m.get("cmap_dim", 0), m.get("d_map_layers", 8), lr_mul,
+  ).to(dev)  # fmt: skip
+  g.train(), d.train()
+  opt_g, opt_d = _adam(g.parameters(), c.optim.g), _adam(d.parameters(), c.optim.d)
+  ema = [p.detach().clone() for p in g.parameters()]
+  ema_decay = _ema_decay_fn(c)
+  gamma, r1_every = gc.get("r1_gamma", 10.0), gc.get("r1_interval", 16)
+  pl_weight, pl_every = gc.get("pl_weight", 2.0), gc.get("pl_interval", 4)
+  pl_shrink, pl_decay = gc.get("pl_batch_shrink", 2), gc.get("pl_decay", 0.01)
+  mixing, z_dim, num_ws = gc.get("style_mixing", 0.9), m.z_dim, g.num_ws
+  real = torch.rand(b, channels, r, r, device=dev) * 2 - 1
+  labels = torch.randint(0, ncls, (b,), device=dev) if ncls else None
+  pl_mean = torch.zeros([], device=dev)
+  i = 0  # steps run
+
+  def mapped(n, y):
+    """ws of fresh codes; with probability ``mixing`` the ws from a random cutoff on come
+    from a second code (both codes always mapped, as gan_jax's ``where``)."""
+    z = torch.randn(n, z_dim, device=dev)
+    ws = g.mapping(z, y)
+    if mixing > 0:
+      ws2 = g.mapping(torch.randn(n, z_dim, device=dev), y)
+      cutoff = torch.randint(1, num_ws, (), device=dev)
+      cutoff = torch.where(torch.rand([], device=dev) < mixing, cutoff, num_ws)
+      ws = torch.where(torch.arange(num_ws, device=dev)[None, :, None] < cutoff, ws, ws2)
+    return ws
+
+  def update(opt, loss):
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+  def step():
+    nonlocal pl_mean, i
+    due = {  # "all": every lazy phase at every step (gan_jax.benchmark's step 0 on CPU)
+      "pl": pl_weight > 0 and (lazy == "all" or i % pl_every == 0),
+      "r1": gamma > 0 and (lazy == "all" or i % r1_every == 0),
+    }
+    g.requires_grad_(True), d.requires_grad_(False)
+    update(opt_g, F.softplus(-d(g.synthesis(mapped(b, labels)), labels)).mean())
+    if due["pl"]:
+      n = max(b // pl_shrink, 1)
+      y = labels[:n] if labels is not None else None
+      ws = mapped(n, y)
+      direction = torch.randn(n, channels, r, r, device=dev) / r
+      penalty, pl_mean = ref.path_length_penalty(g, ws, direction, pl_mean, pl_decay)
+      update(opt_g, penalty * pl_weight * pl_every)
+    g.requires_grad_(False), d.requires_grad_(True)
+    with torch.no_grad():
+      fake = g.synthesis(mapped(b, labels))
+    update(opt_d, F.softplus(d(fake, labels)).mean() + F.softplus(-d(real, labels)).mean())
+    if due["r1"]:
+      update(opt_d, ref.r1_penalty(d, real, labels) * (gamma / 2) * r1_every)
+    with torch.no_grad():
+      torch._foreach_lerp_(ema, [p.detach() for p in g.parameters()], 1 - ema_decay(i))
+    i += 1
+
+  step.info = {"lazy": lazy}  # in the JSON line
+  step.networks = {"g": g, "d": d, "g_ema": ema}
+  return step, b
+
+
 def family_of(c) -> str:
   name = c.model.name
-  if name in ("dcgan", "pix2pix", "cyclegan", "sr", "biggan"):
+  if name in FAMILIES:
     return name
   raise SystemExit(f"model {name!r}: no PyTorch reference here (families: {list(FAMILIES)})")
 
@@ -296,6 +447,12 @@ def main(argv=None) -> None:
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--warmup", type=int, default=2)
   p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+  p.add_argument(
+    "--lazy", choices=("auto", "all", "interval"), default="auto",
+    help="stylegan2's lazy regularisers: in every step (all), at multiples of their "
+    "intervals (interval), or as gan_jax.benchmark runs them on the device (auto: all on "
+    "CPU, interval on CUDA)",
+  )  # fmt: skip
   a = p.parse_args(argv)
   dev = torch.device(
     ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
@@ -303,7 +460,9 @@ def main(argv=None) -> None:
   torch.set_num_threads(a.threads)
   torch.manual_seed(0)
   c = load_config(a.config, a.tiny, a.set)
-  step, batch = globals()[family_of(c)](c, dev)
+  family = family_of(c)
+  kwargs = {"lazy": a.lazy} if family == "stylegan2" else {}
+  step, batch = globals()[family](c, dev, **kwargs)
   sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
   t0 = time.perf_counter()
   step()
@@ -321,7 +480,7 @@ def main(argv=None) -> None:
   s = statistics.median(times)
   print(json.dumps({
     "framework": f"torch {torch.__version__} eager",
-    "family": family_of(c),
+    "family": family,
     "device": str(dev),
     "threads": a.threads,
     "batch_size": batch,
@@ -329,6 +488,7 @@ def main(argv=None) -> None:
     "images_per_sec": batch / s,
     "first_step_s": first,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    **getattr(step, "info", {}),
   }))  # fmt: skip
 
 

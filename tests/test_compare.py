@@ -27,6 +27,7 @@ import torch_reference  # noqa: E402
     ("cyclegan_horse2zebra:tiny", "cyclegan"),
     ("srgan_x4:tiny", "sr"),
     ("biggan_cifar10:width8", "biggan"),
+    ("stylegan2_lfw:tiny", "stylegan2"),
   ],
 )
 def test_torch_reference_times_a_step_at_the_configs_shapes(config, family, capsys):
@@ -51,9 +52,52 @@ def test_torch_reference_sizes_the_networks_from_the_config():
 
 
 def test_torch_reference_refuses_a_family_it_does_not_have():
-  c = torch_reference.load_config("experiments/stylegan2_lfw.py", True, [])
+  c = torch_reference.load_config("experiments/gan_ring.py", True, [])
   with pytest.raises(SystemExit, match="no PyTorch reference"):
     torch_reference.family_of(c)
+
+
+@pytest.mark.parametrize("lazy,pl_calls,r1_calls", [("all", 4, 4), ("interval", 2, 2)])
+def test_torch_stylegan2_step_runs_the_lazy_regularisers_by_mode(
+  lazy, pl_calls, r1_calls, monkeypatch
+):
+  """``all``: path length and R1 in every step (gan_jax.benchmark's step on CPU);
+  ``interval``: at steps 0, 2 (pl_interval 2) and 0, 3 (r1_interval 3). The step trains G,
+  its EMA and D, on the config's 1-channel LFW shapes, with finite parameters."""
+  import torch_stylegan2
+
+  calls = {"pl": 0, "r1": 0}
+  for name, key in (("path_length_penalty", "pl"), ("r1_penalty", "r1")):
+    fn = getattr(torch_stylegan2, name)
+
+    def counted(*args, fn=fn, key=key):
+      calls[key] += 1
+      return fn(*args)
+
+    monkeypatch.setattr(torch_stylegan2, name, counted)
+  c = torch_reference.load_config(
+    "experiments/stylegan2_lfw.py", True, ["game.pl_interval=2", "game.r1_interval=3"]
+  )
+  step, batch = torch_reference.stylegan2(c, torch.device("cpu"), lazy=lazy)
+  nets = step.networks
+  before = {k: [p.detach().clone() for p in nets[k].parameters()] for k in ("g", "d")}
+  for _ in range(4):
+    step()
+  assert calls == {"pl": pl_calls, "r1": r1_calls} and batch == 4
+  assert step.info == {"lazy": lazy}
+  assert nets["g"].synthesis_network.b16.torgb.weight.shape[0] == 1  # LFW is grayscale
+  after = {"g": list(nets["g"].parameters()), "d": list(nets["d"].parameters())}
+  for k in ("g", "d"):
+    assert all(torch.isfinite(p).all() for p in after[k])
+    assert all(not torch.equal(p, q) for p, q in zip(after[k], before[k], strict=True))
+  ema = nets["g_ema"]
+  assert all(torch.isfinite(e).all() for e in ema)
+  assert any(not torch.equal(e, p) for e, p in zip(ema, before["g"], strict=True))
+  with pytest.raises(SystemExit, match="augmentation"):
+    torch_reference.stylegan2(
+      torch_reference.load_config("experiments/stylegan2_lfw.py", True, ["augment.name=ada"]),
+      torch.device("cpu"),
+    )
 
 
 def test_compare_table_from_alternating_runs():
