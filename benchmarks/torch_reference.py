@@ -36,16 +36,17 @@ the game's iteration (``gan_jax/games/stylegan2.py``), phase by phase in its ord
    r1_interval``, D's Adam step;
 5. the EMA of G's parameters (``optim.ema_kimg`` half-life with ``ema_rampup``).
 
-Every mapping of codes updates G's ``w_avg`` (training mode), as in gan_jax. Which lazy
-phases a timed step runs follows ``--lazy``, matched to what ``gan_jax.benchmark`` times:
-on CPU gan_jax compiles a program per set of active lazy phases and the benchmark calls
-step 0's program (both regularisers) every time, so ``auto`` means ``all`` there (with
-the configs' ``train.steps_per_call`` 1; with k steps a call gan_jax's step is the mean
-over steps 0 to k - 1 of the schedule instead); on an accelerator gan_jax decides with
-``lax.cond`` on its advancing step counter and both scripts report the median step, one
-without the regularisers when fewer than half the steps run one (the configs' intervals
-4 and 16), so ``auto`` means ``interval`` on CUDA (the phases at multiples of their
-intervals, counting from the untimed first step). The JSON line says which (``lazy``).
+Every mapping of a first code updates G's ``w_avg`` (not the mixing code's), as in
+gan_jax. Which lazy phases a timed step runs follows ``--lazy``, matched to what
+``gan_jax.benchmark`` times: on CPU gan_jax compiles a program per set of active lazy
+phases and the benchmark calls step 0's program (both regularisers) every time, so
+``auto`` means ``all`` there (with the configs' ``train.steps_per_call`` 1; with k steps a
+call gan_jax's step is the mean over steps 0 to k - 1 of the schedule instead); on an
+accelerator gan_jax decides with ``lax.cond`` on its advancing step counter and both
+scripts report the median step, one without the regularisers when fewer than half the
+steps run one (the configs' intervals 4 and 16), so ``auto`` means ``interval`` on CUDA
+(the phases at multiples of their intervals, counting from the untimed first step). The
+JSON line says which (``lazy``).
 """
 
 from __future__ import annotations
@@ -390,7 +391,7 @@ def stylegan2(c, dev, lazy="auto"):
     z = torch.randn(n, z_dim, device=dev)
     ws = g.mapping(z, y)
     if mixing > 0:
-      ws2 = g.mapping(torch.randn(n, z_dim, device=dev), y)
+      ws2 = g.mapping(torch.randn(n, z_dim, device=dev), y, update_w_avg=False)
       cutoff = torch.randint(1, num_ws, (), device=dev)
       cutoff = torch.where(torch.rand([], device=dev) < mixing, cutoff, num_ws)
       ws = torch.where(torch.arange(num_ws, device=dev)[None, :, None] < cutoff, ws, ws2)

@@ -117,6 +117,33 @@ def test_after_8_steps_d_took_8_main_and_2_r1_updates_and_g_8_and_4():
   assert np.abs(np.asarray(jax.tree.leaves(state.collections["g"])[0])).sum() > 0
 
 
+def test_w_avg_moves_once_per_phase_from_the_first_code_not_the_mixing_one():
+  """Style mixing maps a second code; as in the reference, its w leaves ``w_avg`` alone."""
+  from gan_jax.games.base import PhaseContext
+  from gan_jax.models.stylegan2 import W_AVG_COLLECTION
+
+  run = build.build(_tiny(**{"game.style_mixing": 1.0}))
+  batch = {k: jnp.asarray(v[0, 0]) for k, v in run.local_batches(0, 1).items()}
+  run.source.close()
+  st, g_main = run.state, run.game.phases[0]
+  assert g_main.name == "g"
+
+  @jax.jit
+  def phase(key):
+    ctx = PhaseContext(
+      run.networks, st.params, st.collections, st.consts, st.extra, batch, key, st.step, None
+    )
+    g_main.loss(ctx)
+    z = jax.random.normal(ctx.fold("gz"), (batch["image"].shape[0], run.config.model.z_dim))
+    ws = ctx.apply("g", z, None, method="mapping", update=False)  # the phase's first code
+    return ctx.updated_collections["g"][W_AVG_COLLECTION]["mapping_network"]["w_avg"], ws[:, 0]
+
+  new, w = phase(jax.random.key(3))
+  old = np.asarray(st.collections["g"][W_AVG_COLLECTION]["mapping_network"]["w_avg"], np.float64)
+  want = old + 0.005 * (np.asarray(w, np.float64).mean(axis=0) - old)
+  np.testing.assert_allclose(new, want, rtol=1e-5, atol=1e-7)
+
+
 def _leaves_equal(a, b):
   la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
   return len(la) == len(lb) and all(np.array_equal(x, y) for x, y in zip(la, lb, strict=True))

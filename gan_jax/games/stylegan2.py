@@ -16,11 +16,12 @@ iteration, in the reference's order:
   real images, times the interval.
 
 Style mixing (``game.style_mixing``, 0.9): with that probability a batch's ws after a
-cutoff drawn uniformly from ``[1, num_ws)`` come from a second code. Lazy phases scale
-their loss by their interval (the reference's ``gain``); the optimizers' learning rates and
-betas for lazy regularisation (``lr * c``, ``beta ** c``, ``c = I / (I + 1)``) are set
-by the configs (``experiments/base.lazy_optimizer``). The EMA of G has a half-life in
-images (``optim.ema_kimg``, ``optim.ema_rampup``).
+cutoff drawn uniformly from ``[1, num_ws)`` come from a second code (whose w does not
+move ``w_avg``: each phase that maps codes updates it once, from its first code). Lazy
+phases scale their loss by their interval (the reference's ``gain``); the optimizers'
+learning rates and betas for lazy regularisation (``lr * c``, ``beta ** c``,
+``c = I / (I + 1)``) are set by the configs (``experiments/base.lazy_optimizer``). The EMA
+of G has a half-life in images (``optim.ema_kimg``, ``optim.ema_rampup``).
 
 D sees real and generated images through ``augment.name``: ``none``, ``diffaugment``
 (``augment.policy``) or ``ada``: the ``bgc`` pipeline with probability ``ada_p`` (extra
@@ -172,7 +173,7 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     ws = ctx.apply("g", z, labels, method="mapping")
     if mixing > 0:
       z2 = ctx.global_draw(draw_z, ctx.fold(tag + "2"), n)
-      ws2 = ctx.apply("g", z2, labels, method="mapping")
+      ws2 = ctx.apply("g", z2, labels, method="mapping", update=False)  # w_avg tracks z only
       k_p, k_cut = jax.random.split(ctx.fold(tag + "c"))  # one cutoff for the whole batch
       cutoff = jax.random.randint(k_cut, (), 1, num_ws)
       cutoff = jnp.where(jax.random.uniform(k_p) < mixing, cutoff, num_ws)
