@@ -124,6 +124,11 @@ def _f(v, spec):
   return "-" if v is None else format(v, spec)
 
 
+def _rate(v):
+  """Images/s to 3 significant figures (0.0573, 1.51, 42.7, 572)."""
+  return _f(v, ".0f" if v is not None and v >= 100 else ".3g")
+
+
 def table(rows: list[dict], peak: float | None) -> str:
   out = [
     f"float32 matmul peak (2048x2048, JAX): {_f(peak, '.0f')} GFLOP/s",
@@ -136,8 +141,8 @@ def table(rows: list[dict], peak: float | None) -> str:
     frac = None if r["peak_fraction"] is None else 100 * r["peak_fraction"]
     note = f" ({r['error']})" if r["error"] else ""
     out.append(
-      f"| {r['family']}{note} | {_f(r['batch'], 'd')} | {_f(r['gan_jax'], '.1f')} | "
-      f"{_f(r['torch'], '.1f')} | {_f(r['ratio'], '.2f')}x | {_f(r['compile_s'], '.1f')} | "
+      f"| {r['family']}{note} | {_f(r['batch'], 'd')} | {_rate(r['gan_jax'])} | "
+      f"{_rate(r['torch'])} | {_f(r['ratio'], '.2f')}x | {_f(r['compile_s'], '.1f')} | "
       f"{_f(r['gflop_per_step'], '.2f')} | {_f(frac, '.0f')}{'' if frac is None else ' %'} | "
       f"{_f(r['jax_rss_mb'], '.0f')} / {_f(r['torch_rss_mb'], '.0f')} |"
     )

@@ -112,9 +112,9 @@ def test_compare_table_from_alternating_runs():
   assert row["gan_jax"] == 110.0 and row["torch"] == 80.0
   assert row["ratio"] == pytest.approx(110 / 80) and row["peak_fraction"] == pytest.approx(0.25)
   text = compare.table([row], 220.0)
-  assert (
-    "| pix2pix256 (over 5 s) | 4 | 110.0 | 80.0 | 1.38x | 5.5 | 2.00 | 25 % | 905 / 700 |" in text
-  )
+  assert "| pix2pix256 (over 5 s) | 4 | 110 | 80 | 1.38x | 5.5 | 2.00 | 25 % | 905 / 700 |" in text
+  slow = dict(row, family="cyclegan256", gan_jax=0.05731, torch=0.0632, error=None)
+  assert "| cyclegan256 | 4 | 0.0573 | 0.0632 |" in compare.table([slow], 220.0)
   assert compare.torch_cmd("srgan_x4:tiny", {"data.batch_size": 2}, 3, 1, 2)[-8:] == [
     "--set", "data.batch_size=2", "--steps", "3", "--warmup", "1", "--threads", "2",
   ]  # fmt: skip

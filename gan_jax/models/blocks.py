@@ -70,6 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.models import layers
+
 Array = jax.Array
 Initializer = Callable[..., Array]
 PaddingLike = str | int | Sequence[int | tuple[int, int]]
@@ -1096,17 +1098,25 @@ class EqualizedConv(nn.Module):
 def _conv_up2(x: Array, w: Array, padding: int, f: np.ndarray, groups: int) -> Array:
   """Transposed convolution with stride 2, then the FIR filter (gain 4): the reference's
   ``conv2d_resample(up=2)``. ``w`` is ``[K, K, Cin / groups, Cout]``; the transposed
-  convolution is the correlation of the zero-upsampled input with the flipped kernel."""
+  convolution is the correlation of the zero-upsampled input with the flipped kernel.
+
+  Ungrouped, it runs as ``layers.conv_transpose`` (by output phases, with a kernel
+  gradient that avoids XLA CPU's slow one for the dilated input: 146 against 13 ms for
+  the gradients of a 16 -> 32 px, 64-channel layer at batch 16 on 2 cores); grouped (the
+  fused modulated convolution), as XLA's lhs-dilated convolution."""
   kh, kw = w.shape[:2]
-  y = jax.lax.conv_general_dilated(
-    x,
-    w[::-1, ::-1],
-    (1, 1),
-    [(kh - 1, kh - 1), (kw - 1, kw - 1)],
-    lhs_dilation=(2, 2),
-    dimension_numbers=("NHWC", "HWIO", "NHWC"),
-    feature_group_count=groups,
-  )
+  if groups == 1:
+    y = layers.conv_transpose(x, w[::-1, ::-1], (2, 2), ((kh - 1, kh - 1), (kw - 1, kw - 1)))
+  else:
+    y = jax.lax.conv_general_dilated(
+      x,
+      w[::-1, ::-1],
+      (1, 1),
+      [(kh - 1, kh - 1), (kw - 1, kw - 1)],
+      lhs_dilation=(2, 2),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      feature_group_count=groups,
+    )
   fh, fw = f.shape
   px0, px1 = padding + (fw + 1) // 2 - (kw - 1), padding + (fw - 2) // 2 - (kw - 2)
   py0, py1 = padding + (fh + 1) // 2 - (kh - 1), padding + (fh - 2) // 2 - (kh - 2)
@@ -1178,13 +1188,18 @@ def modulated_conv2d(
   f = setup_filter(resample_taps)
   styles = styles.astype(x.dtype)
   weight = weight.astype(x.dtype)
-  w = weight[None] * styles[:, None, None, :, None]  # [N, K, K, Cin, Cout]
   dcoefs = None
   if demodulate:
-    dcoefs = jax.lax.rsqrt(jnp.sum(jnp.square(w), axis=(1, 2, 3)) + eps)  # [N, Cout]
+    # sum_{kh, kw, cin} (weight * s_n)^2 = sum_cin s_n^2 sum_{kh, kw} weight^2: one matrix
+    # product in float32, without building the [N, K, K, Cin, Cout] per-sample kernels
+    # that only the fused path needs.
+    sq = jnp.sum(jnp.square(weight.astype(jnp.float32)), axis=(0, 1))  # [Cin, Cout]
+    norms = jnp.dot(jnp.square(styles.astype(jnp.float32)), sq)  # [N, Cout]
+    dcoefs = jax.lax.rsqrt(norms + eps).astype(x.dtype)
   if not fused:
     y = _conv(x * styles[:, None, None, :], weight, p, up, f)
     return y * dcoefs[:, None, None, :] if demodulate else y
+  w = weight[None] * styles[:, None, None, :, None]  # [N, K, K, Cin, Cout]
   if demodulate:
     w = w * dcoefs[:, None, None, None, :]
   xg = jnp.transpose(x, (1, 2, 0, 3)).reshape(1, h, wd, n * cin)

@@ -329,8 +329,9 @@ def conv_transpose(
   (``_phase_conv_transpose``), the others as XLA's own. The input gradient is the strided
   convolution XLA itself uses; the kernel gradient is the same quantity as XLA's,
   computed as one large matrix product (see the module docstring), accumulated in
-  float32 and cast to the kernel's dtype.
-  Second-order differentiation is not supported.
+  float32 and cast to the kernel's dtype. The backward rule is plain JAX, so
+  reverse-over-reverse differentiation (gradient penalties) works; forward mode
+  (``jax.jvp``) does not, as for any ``jax.custom_vjp``.
 
   Args:
     x: ``[N, H, W, Ci]`` input.
