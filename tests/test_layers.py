@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from gan_jax.models import layers
 from gan_jax.models.layers import ConvTranspose, conv_transpose
 
 DN = ("NHWC", "HWIO", "NHWC")
@@ -98,6 +99,40 @@ def test_second_order_reverse_matches_xla():
     def grad_norm(w, x):
       gx = jax.grad(lambda x: jnp.sum(op(x, w, (2, 2), ((2, 2), (2, 2))) * dy))(x)
       return jnp.sum(jnp.square(gx)) + jnp.sum(jnp.square(gx * x))
+
+    return jax.jit(jax.grad(grad_norm, (0, 1)))(w, x)
+
+  for ours, ref in zip(penalty(conv_transpose), penalty(_xla), strict=True):
+    _assert_close(ours, ref, 1e-4)
+
+
+@pytest.mark.parametrize("shape,kernel_size,strides,padding,features", CASES, ids=IDS)
+def test_tap_form_matches_xla(shape, kernel_size, strides, padding, features, monkeypatch):
+  # The small-map form (one batched product over the taps, then a scatter), forced on.
+  monkeypatch.setattr(layers, "_TAP_MAX_PIXELS", 10**9)
+  monkeypatch.setattr(layers, "_TAP_MIN_KERNEL", 0)
+  x, w = _normal(shape), _normal(kernel_size + (shape[-1], features))
+  dy = _normal(_out_shape(x, w, strides, padding))
+  y_ref, dx_ref, dw_ref = _value_and_grads(_xla, x, w, dy, strides, padding)
+  y, dx, dw = _value_and_grads(conv_transpose, x, w, dy, strides, padding)
+  _assert_close(y, y_ref, 1e-5)
+  _assert_close(dx, dx_ref, 1e-5)
+  _assert_close(dw, dw_ref, 1e-5)
+
+
+def test_innermost_unet_layers_take_the_tap_form():
+  # pix2pix's decoder from 1x1 to 8x8 inputs with 4x4x1024x512 kernels: no convolution
+  # (so no flipped or transposed copy of the kernel); matches XLA to second order.
+  x, w = _normal((1, 2, 2, 1024)), 0.02 * _normal((4, 4, 1024, 512))
+  pads = ((2, 2), (2, 2))
+  jaxpr = str(jax.make_jaxpr(lambda x, w: conv_transpose(x, w, 2, pads))(x, w))
+  assert "conv_general_dilated" not in jaxpr and "dot_general" in jaxpr
+  dy = _normal((1, 4, 4, 512))
+
+  def penalty(op):
+    def grad_norm(w, x):
+      gx = jax.grad(lambda x: jnp.sum(op(x, w, (2, 2), pads) * dy))(x)
+      return jnp.sum(jnp.square(gx * x))
 
     return jax.jit(jax.grad(grad_norm, (0, 1)))(w, x)
 

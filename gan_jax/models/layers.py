@@ -280,6 +280,79 @@ def _phase_conv_transpose(
   return y.reshape(n, q[0] * strides[0], q[1] * strides[1], co)
 
 
+# Small maps, large kernels (the innermost U-Net levels: 1x1 to 8x8 maps, 512-1024
+# channels): the convolutions hardly compute, and what costs is the kernel. Every path
+# above flips, transposes or slices it (XLA CPU copies a 4x4x1024x512 kernel with its
+# channel axes swapped in 60-90 ms); the "tap" forms below never move the kernel: one
+# matrix product per layer against the kernel as stored, the activations (a few pixels)
+# gathered or scattered per tap, and plain JAX autodiff for every order of derivative
+# (its products take the kernel transposed in place). Used where a layer's input or
+# output has at most this many pixels over the batch and the kernel this many elements.
+_TAP_MAX_PIXELS = 64
+_TAP_MIN_KERNEL = 2**21
+
+
+def _use_taps(pixels: int, kernel_shape: Sequence[int]) -> bool:
+  return pixels <= _TAP_MAX_PIXELS and math.prod(kernel_shape) >= _TAP_MIN_KERNEL
+
+
+def _tap_conv_transpose(
+  x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]
+) -> Array:
+  """``lax.conv_transpose`` as one batched product over the taps, then a scatter.
+
+  Tap ``(a, b)`` carries input pixel ``(i, j)`` to output ``(s0 i + lo0 - a, s1 j + lo1
+  - b)`` (module docstring); ``lax.pad`` with interior padding places each tap's
+  ``x @ kernel[a, b]`` there, cropping (negative padding) what falls outside.
+  """
+  n, h, w, ci = x.shape
+  kh, kw, _, co = kernel.shape
+  outs = [(sz - 1) * s + 1 + lo + hi - k + 1 for sz, s, (lo, hi), k in
+          zip((h, w), strides, padding, (kh, kw), strict=True)]  # fmt: skip
+  xm = jnp.broadcast_to(x.reshape(1, n * h * w, ci), (kh * kw, n * h * w, ci))
+  z = lax.dot_general(xm, kernel.reshape(kh * kw, ci, co), (((2,), (1,)), ((0,), (0,))))
+  z = z.reshape(kh, kw, n, h, w, co)
+  zero = jnp.zeros((), z.dtype)
+  y = None
+  for a in range(kh):
+    for b in range(kw):
+      cfg = [(0, 0, 0)]
+      for sz, s, (lo, _), t, o in zip((h, w), strides, padding, (a, b), outs, strict=True):
+        cfg.append((lo - t, o - (sz - 1) * s - 1 - (lo - t), s - 1))
+      part = lax.pad(z[a, b], zero, cfg + [(0, 0, 0)])
+      y = part if y is None else y + part
+  return y.astype(x.dtype)
+
+
+def _tap_conv(
+  x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]
+) -> Array:
+  """``lax.conv_general_dilated`` as one matrix product: the taps' strided views of the
+  padded input, side by side, times the kernel reshaped (not moved) to
+  ``[KH * KW * Ci, Co]``."""
+  n, h, w, ci = x.shape
+  kh, kw, _, co = kernel.shape
+  xp = lax.pad(
+    x, jnp.zeros((), x.dtype), [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in padding] + [(0, 0, 0)]
+  )
+  outs = [
+    (xp.shape[1 + d] - k) // s + 1 for d, (k, s) in enumerate(zip((kh, kw), strides, strict=True))
+  ]
+  views = [
+    lax.slice(
+      xp,
+      (0, a, b, 0),
+      (n, a + (outs[0] - 1) * strides[0] + 1, b + (outs[1] - 1) * strides[1] + 1, ci),
+      (1, strides[0], strides[1], 1),
+    )
+    for a in range(kh)
+    for b in range(kw)
+  ]
+  patches = jnp.stack(views, axis=3).reshape(n * outs[0] * outs[1], kh * kw * ci)
+  y = jnp.dot(patches, kernel.reshape(kh * kw * ci, co))
+  return y.reshape(n, outs[0], outs[1], co).astype(x.dtype)
+
+
 # Below this many output channels the per-phase convolutions are too thin to beat XLA's
 # own (measured on the DCGAN layers: 3 channels 2x slower, 64 and up 1.6-1.7x faster).
 _PHASE_MIN_CHANNELS = 16
@@ -353,6 +426,8 @@ def conv_transpose(
   if len(strides) != 2 or min(strides) < 1:
     raise ValueError(f"Expected two positive strides, got {strides!r}.")
   pads = _explicit_padding(padding, kernel.shape[:2], strides)
+  if _use_taps(x.shape[0] * x.shape[1] * x.shape[2], kernel.shape):
+    return _tap_conv_transpose(x, kernel, strides, pads)
   return _conv_transpose(x, kernel, strides, pads)
 
 
@@ -560,6 +635,9 @@ def conv(
   pads = _conv_padding(padding, x.shape, kernel.shape[:2], strides)
   if max(strides) == 1:
     return _conv_forward(x, kernel, strides, pads)
+  out = [(x.shape[1 + d] + sum(pads[d]) - kernel.shape[d]) // strides[d] + 1 for d in range(2)]
+  if _use_taps(x.shape[0] * out[0] * out[1], kernel.shape):
+    return _tap_conv(x, kernel, strides, pads)
   return _strided_conv(x, kernel, strides, pads)
 
 
