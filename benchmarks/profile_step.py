@@ -21,37 +21,19 @@ import argparse
 import collections
 import glob
 import gzip
-import importlib
 import json
 import os
 import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import jax  # noqa: E402
+sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
 
 # gan_jax sets its XLA CPU flag on import, before JAX starts its backend below.
+import jax  # noqa: E402
+from experiment_config import load_config  # noqa: E402
+
 from gan_jax import benchmark, build, parallel  # noqa: E402
-
-
-def load_config(path: str, sets: list[str], tiny: bool = False):
-  import ast
-
-  module = importlib.import_module("experiments." + os.path.splitext(os.path.basename(path))[0])
-  c = module.get_config("tiny" if tiny else None)
-  for item in sets:
-    key, _, raw = item.partition("=")
-    *parents, last = key.split(".")
-    node = c
-    for p in parents:
-      node = node[p]
-    try:
-      node[last] = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-      node[last] = raw
-  return c
 
 
 def events(trace_dir: str) -> list[dict]:
@@ -93,7 +75,7 @@ def main(argv=None) -> None:
   p.add_argument("--top", type=int, default=30)
   p.add_argument("--out", default="/tmp/gan_jax_profile")
   a = p.parse_args(argv)
-  config = benchmark._synthetic_data(load_config(a.config, a.set, a.tiny))
+  config = benchmark._synthetic_data(load_config(a.config, a.tiny, a.set))
   with benchmark.synthetic_source(config):
     run = build.build(config, random_frozen=True)
   local = run.local_batches(0, 1)

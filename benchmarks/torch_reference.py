@@ -52,7 +52,6 @@ JSON line says which (``lazy``).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import resource
@@ -66,27 +65,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # the test modules import JAX; it
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from experiment_config import load_config  # noqa: E402,F401  (tests call it from here)
 
 FAMILIES = ("dcgan", "pix2pix", "cyclegan", "sr", "biggan", "stylegan2")
-
-
-def load_config(path: str, tiny: bool, sets: list[str]):
-  """The experiment config (``get_config("tiny")`` with ``tiny``) with ``key=value`` sets."""
-  import ast
-
-  module = importlib.import_module("experiments." + os.path.splitext(os.path.basename(path))[0])
-  c = module.get_config("tiny" if tiny else None)
-  for item in sets:
-    key, _, raw = item.partition("=")
-    *parents, last = key.split(".")
-    node = c
-    for p in parents:
-      node = node[p]
-    try:
-      node[last] = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-      node[last] = raw
-  return c
 
 
 def _adam(params, o):
