@@ -34,6 +34,10 @@ The alternatives tried on a 2-core CPU (im2col with
 ``C`` in ``W``, shifting ``x`` instead of ``dy``) were each slower on at least one
 DCGAN layer.
 
+Layers with tiny maps and large kernels (pix2pix's innermost levels) take neither path:
+they run as one matrix product over the kernel's taps, differentiated by plain autodiff
+(``_tap_conv_transpose``, ``_tap_conv``; see the comment above them).
+
 The strided convolution ``conv`` / ``Conv`` (end of this module) is the adjoint of a
 transposed convolution, so its input gradient is a transposed convolution (run by phases
 as above) and its kernel gradient is the one above with the roles of input and cotangent
@@ -325,19 +329,20 @@ def _tap_conv_transpose(
 
 
 def _tap_conv(
-  x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]
+  x: Array,
+  kernel: Array,
+  strides: tuple[int, int],
+  padding: tuple[tuple[int, int], ...],
+  outs: Sequence[int],
 ) -> Array:
-  """``lax.conv_general_dilated`` as one matrix product: the taps' strided views of the
-  padded input, side by side, times the kernel reshaped (not moved) to
-  ``[KH * KW * Ci, Co]``."""
-  n, h, w, ci = x.shape
+  """``lax.conv_general_dilated`` (output ``outs`` pixels per axis) as one matrix product:
+  the taps' strided views of the padded input, side by side, times the kernel reshaped
+  (not moved) to ``[KH * KW * Ci, Co]``."""
+  n, _, _, ci = x.shape
   kh, kw, _, co = kernel.shape
   xp = lax.pad(
     x, jnp.zeros((), x.dtype), [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in padding] + [(0, 0, 0)]
   )
-  outs = [
-    (xp.shape[1 + d] - k) // s + 1 for d, (k, s) in enumerate(zip((kh, kw), strides, strict=True))
-  ]
   views = [
     lax.slice(
       xp,
@@ -404,7 +409,9 @@ def conv_transpose(
   computed as one large matrix product (see the module docstring), accumulated in
   float32 and cast to the kernel's dtype. The backward rule is plain JAX, so
   reverse-over-reverse differentiation (gradient penalties) works; forward mode
-  (``jax.jvp``) does not, as for any ``jax.custom_vjp``.
+  (``jax.jvp``) does not, as for any ``jax.custom_vjp``. An input of at most 64 pixels
+  over the batch with a kernel of at least 2^21 elements runs instead as one batched
+  product over the taps (``_tap_conv_transpose``, plain autodiff).
 
   Args:
     x: ``[N, H, W, Ci]`` input.
@@ -613,7 +620,9 @@ def conv(
   size is a multiple of the stride, as one matrix product accumulated in float32 (XLA's
   own elsewhere). Reverse-mode derivatives
   of any order are supported (gradient penalties differentiate the input gradient);
-  forward mode is not.
+  forward mode is not. A strided layer with at most 64 output pixels over the batch and
+  a kernel of at least 2^21 elements runs instead as one matrix product over the taps
+  (``_tap_conv``, plain autodiff: the kernel is never flipped or transposed).
 
   Args:
     x: ``[N, H, W, Ci]`` input.
@@ -637,7 +646,7 @@ def conv(
     return _conv_forward(x, kernel, strides, pads)
   out = [(x.shape[1 + d] + sum(pads[d]) - kernel.shape[d]) // strides[d] + 1 for d in range(2)]
   if _use_taps(x.shape[0] * out[0] * out[1], kernel.shape):
-    return _tap_conv(x, kernel, strides, pads)
+    return _tap_conv(x, kernel, strides, pads, out)
   return _strided_conv(x, kernel, strides, pads)
 
 
