@@ -90,6 +90,37 @@ def test_mode_histogram_closed_forms():
     digits.mode_histogram_metrics([1000])
 
 
+def test_stacked_mode_metrics_split_channels_from_dependence():
+  i = np.arange(1000)
+  # R always 1, (G, B) running over 100 triples: all of the KL is in the channels.
+  one_red = np.stack([np.ones_like(i), (i // 10) % 10, i % 10], axis=1)
+  m = digits.stacked_mode_metrics(one_red)
+  assert m["modes_covered"] == 100
+  assert m["reverse_kl"] == pytest.approx(math.log(10), rel=1e-12)
+  assert m["channel_kl"] == pytest.approx(math.log(10), rel=1e-12)
+  # Every channel uniform, all three the same digit: all of the KL is in the dependence.
+  same = np.stack([i % 10] * 3, axis=1)
+  m = digits.stacked_mode_metrics(same)
+  assert m["modes_covered"] == 10 and m["channel_kl"] == pytest.approx(0.0, abs=1e-12)
+  assert m["reverse_kl"] == pytest.approx(math.log(100), rel=1e-12)
+  # Any histogram: the channels' KLs against numpy float64.
+  rng = np.random.default_rng(0)
+  d = rng.choice(10, size=(500, 3), p=np.arange(1, 11) / 55.0)
+  expected = 0.0
+  for c in range(3):
+    p = np.bincount(d[:, c], minlength=10) / 500.0
+    p = p[p > 0]
+    expected += float(np.sum(p * np.log(p * 10)))
+  m = digits.stacked_mode_metrics(d)
+  assert m["channel_kl"] == pytest.approx(expected, rel=1e-12)
+  assert m == {
+    **digits.mode_histogram_metrics(100 * d[:, 0] + 10 * d[:, 1] + d[:, 2]),
+    "channel_kl": m["channel_kl"],
+  }
+  with pytest.raises(ValueError, match="shape"):
+    digits.stacked_mode_metrics(d[:, :2])
+
+
 def test_stacked_real_data_covers_all_modes_and_collapse_one():
   src = data.build_source(_stacked_cfg(batch_size=10_000), seed=0)
   real = src.batch(0)["image"][0]  # [10000, R, R, 3]
@@ -98,9 +129,11 @@ def test_stacked_real_data_covers_all_modes_and_collapse_one():
   # Plug-in bias ~ (1000 - 1) / (2 * 10000) = 0.05; uniform draws of digits otherwise.
   assert m["reverse_kl"] < 0.1
   assert m["digits_is"] > 8.5
+  assert m["channel_kl"] < 0.02  # plug-in bias 3 * 9 / 20000; the classifier's errors
   one = np.repeat(real[:1], 500, axis=0)  # a generator that always draws the same image
   c = digits.stacked_digits_metrics(one)
   assert c["modes_covered"] == 1 and c["reverse_kl"] == pytest.approx(math.log(1000))
+  assert c["channel_kl"] == pytest.approx(3 * math.log(10))
   assert c["digits_fd"] > 10 * m["digits_fd"]
 
 
