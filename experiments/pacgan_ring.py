@@ -1,16 +1,20 @@
 """PacGAN's 2-D experiment on the ring of 8 Gaussians (Lin et al. 2018, Section 5.1).
 
     python -m gan_jax.main --config=experiments/pacgan_ring.py --workdir=runs/pacgan_ring \\
-        --config.model.pack=2          # PacGAN2; 1 is the GAN row of Table 1
+        --config.model.pack=2 --config.data.batch_size=200   # PacGAN2; pack 1: Table 1's GAN
     python -m gan_jax.sweep --config=experiments/pacgan_ring.py --seeds=10 \\
-        --workdir=runs/pacgan2_ring10 --config.model.pack=2
+        --workdir=runs/pacgan2_ring10 --config.model.pack=2 --config.data.batch_size=200
 
 The setting of PacGAN's released code: G an MLP z (2) -> 4 x 400 (BatchNorm, ReLU) -> 2;
 D three LinearMaxout layers (200 units, 5 pieces) -> 1; N(0, 0.02) initialisation; Adam
 1e-4 with beta1 0.8; batch 100; 400 epochs of 100k samples (400k steps); evaluated on
 2,500 samples (modes with >= 1 high-quality sample: `modes_covered_any`, the papers'
 count; >= 20: `modes_covered`). D of a pack of m sees the m samples' coordinates
-concatenated (2m inputs), with the same layer sizes.
+concatenated (2m inputs), with the same layer sizes. The released code draws 100 packs a
+step (100 m samples, G run on m batches of 100 codes); ``data.batch_size`` counts samples,
+so PacGANm is ``--config.model.pack=m --config.data.batch_size=100m`` (G then runs on
+one batch of 100 m codes: its BatchNorm statistics pool what the released code's m
+batches keep apart).
 """
 
 from experiments import base

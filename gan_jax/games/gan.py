@@ -11,6 +11,9 @@ reads D's logits on real data. The EMA of G is what samples and evaluations use.
 
 With ``model.pack = m`` > 1 D judges packs of m samples (PacGAN): m independent real
 samples, or the outputs of m independent codes, concatenated on their last axis.
+``data.batch_size`` counts samples, so D judges ``data.batch_size / m`` packs a step;
+PacGAN's released code keeps the number of packs at its batch size (G draws m times as
+many samples), which here is ``data.batch_size = m x`` that batch.
 
 BigGAN's additions: ``loss.g_ortho`` / ``loss.d_ortho`` add the orthogonal
 regularisation of the player's weights to its loss; ``game.standing_stats = K`` makes
