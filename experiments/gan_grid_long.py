@@ -19,6 +19,5 @@ def get_config(arg=None):
   c.train.num_steps = 30_000
   for net in ("g", "d"):
     c.optim[net].schedule = "linear"
-    c.optim[net].decay_start = 15_000
-    c.optim[net].decay_end = 0  # train.num_steps
+    c.optim[net].decay_start = 15_000  # to 0 at train.num_steps (decay_end 0)
   return base.finalize(c, arg)
