@@ -263,6 +263,7 @@ def test_build_models_unknown_name_raises():
     "biggan",
     "cyclegan",
     "dcgan",
+    "dcgan28",
     "mlp",
     "pix2pix",
     "sngan",

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.games.base import Network
-from gan_jax.models import blocks, resnet_gan, sr_family, stylegan2, translation
+from gan_jax.models import blocks, dcgan28, resnet_gan, sr_family, stylegan2, translation
 from gan_jax.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
 
@@ -115,6 +115,30 @@ def _dcgan(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=N
 def _dcgan_tiny(c: ml_collections.ConfigDict) -> None:
   c.data.resolution = 8
   c.model.width = 8
+  c.model.z_dim = 8
+
+
+def _dcgan28(cfg, shape: Sequence[int], num_classes: int, axis_name, input_shape=None):
+  """The unrolled GAN's 28x28 DCGAN (PacGAN's Table 3): ``model.g_width`` (8: G's
+  64 / 32 / 16 / 8 channels) and ``model.d_width`` (2: D at 1/4 of G; 4: at 1/2)."""
+  del input_shape
+  if tuple(shape[:2]) != (dcgan28.RESOLUTION,) * 2 or len(shape) != 3:
+    raise ValueError(
+      f"model 'dcgan28' needs 28x28 images (data.resolution=28); the data gives {tuple(shape)}."
+    )
+  if num_classes:
+    raise ValueError("model 'dcgan28' is unconditional: model.conditional=False.")
+  dtype = compute_dtype(cfg.dtype)
+  g = dcgan28.DCGAN28Generator(shape[2], cfg.get("g_width", 8), axis_name, dtype)
+  d = dcgan28.DCGAN28Discriminator(
+    cfg.get("d_width", 2), axis_name, dtype, cfg.get("d_minibatch", "none")
+  )
+  return _players(cfg, g, d, shape, num_classes)
+
+
+def _dcgan28_tiny(c: ml_collections.ConfigDict) -> None:
+  c.model.g_width = 2
+  c.model.d_width = 1
   c.model.z_dim = 8
 
 
@@ -291,6 +315,7 @@ class ModelFamily:
 MODELS: dict[str, ModelFamily] = {
   "mlp": ModelFamily(_mlp, _mlp_tiny),
   "dcgan": ModelFamily(_dcgan, _dcgan_tiny),
+  "dcgan28": ModelFamily(_dcgan28, _dcgan28_tiny),
   "pix2pix": ModelFamily(_pix2pix, _pix2pix_tiny),
   "cyclegan": ModelFamily(_cyclegan, _cyclegan_tiny),
   "sngan": ModelFamily(_sngan, _sngan_tiny),
