@@ -104,7 +104,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.game.style_mixing = 0.9
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"  # dcgan | mlp | pix2pix | cyclegan | sngan | biggan | sr
+  c.model.name = "dcgan"  # dcgan | dcgan28 | mlp | pix2pix | cyclegan | sngan | biggan | sr
   c.model.z_dim = 100
   c.model.z_dist = "normal"  # normal | uniform
   c.model.dtype = "float32"  # compute dtype; parameters stay float32

@@ -43,7 +43,8 @@ def test_cli_trains_then_samples(tmp_path):
     ("--config.train.num_steps=abc", "abc"),
     (
       "--config.model.name=resnet9",
-      "valid models: ['biggan', 'cyclegan', 'dcgan', 'mlp', 'pix2pix', 'sngan', 'sr', 'stylegan2']",
+      "valid models: ['biggan', 'cyclegan', 'dcgan', 'dcgan28', 'mlp', 'pix2pix', 'sngan', "
+      "'sr', 'stylegan2']",
     ),
   ],
 )

@@ -161,7 +161,7 @@ def test_logged_nonfinite_total_counts_up_to_the_logged_step(tmp_path, monkeypat
       "model.name",
       "resnet9",
       r"Unknown model 'resnet9'; valid models: "
-      r"\['biggan', 'cyclegan', 'dcgan', 'mlp', 'pix2pix', 'sngan', 'sr', 'stylegan2'\]",
+      r"\['biggan', 'cyclegan', 'dcgan', 'dcgan28', 'mlp', 'pix2pix', 'sngan', 'sr', 'stylegan2'\]",
     ),
     ("loss.name", "wgan", r"Unknown loss 'wgan'; valid losses: \["),
     ("loss.penalty", "gp", r"Unknown loss.penalty 'gp'"),
