@@ -11,8 +11,8 @@ at two discriminator sizes. As in PacGAN's released code for that table:
 - D: three 3x3 stride-2 convolutions of ``d, 2d, 4d`` channels (28 -> 14 -> 7 -> 4), each
   followed by BatchNorm (the first too) and LeakyReLU with slope 0.3 -> dense to one
   logit. ``d = 2`` is the "D at 1/4 of G" setting, ``d = 4`` the "1/2 of G" one.
-- Every kernel starts from N(0, 0.02) (the convolutions of D from the truncated normal
-  of TF1, cut at two standard deviations and not rescaled), biases and BatchNorm shifts
+- Every kernel starts from N(0, 0.02) (the convolutions, D's and G's last, from TF1's
+  truncated normal, cut at two standard deviations and not rescaled), biases and BatchNorm shifts
   from 0, BatchNorm scales from 1; BatchNorm keeps running statistics with momentum 0.9
   and epsilon 1e-5.
 
