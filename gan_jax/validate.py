@@ -106,6 +106,7 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   ("data.load_size", NON_NEGATIVE),
   # Games.
   ("game.n_critic", POSITIVE),
+  ("game.g_steps", POSITIVE),
   ("game.l1_weight", WEIGHT),
   ("game.adv_weight", WEIGHT),
   ("game.cycle_weight", WEIGHT),

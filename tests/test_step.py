@@ -309,3 +309,32 @@ def test_pacgan_discriminator_judges_packs():
   assert all(np.isfinite(float(v)) for v in metrics.values())
   with pytest.raises(ValueError, match="divide data.batch_size"):
     gan.check_config(_ring(**{"model.pack": 3}))
+
+
+def test_g_steps_update_the_generator_again_on_the_same_slices():
+  """``game.g_steps``: G updates after D's, reading D's slices (no extra data)."""
+  state, game, nets, scfg = _parts(_ring(**{"game.g_steps": 3}))
+  assert game.batches_per_step == 1
+  assert (
+    games.build_game(
+      _ring(**{"game.g_steps": 3, "game.n_critic": 2}), data.DataSpec((2,), 0, "points"), 0
+    ).batches_per_step
+    == 2
+  )
+  two, _ = jax.jit(step.make_train_step(game, nets, scfg))(state, _batch(1, 8))
+  one_state, one_step = _setup(_ring())
+  one, _ = jax.jit(one_step)(one_state, _batch(1, 8))
+  assert int(optax.tree_utils.tree_get(two.opt_state["g"], "count")) == 3
+  assert int(optax.tree_utils.tree_get(two.opt_state["d"], "count")) == 1
+  for a, b in zip(jax.tree.leaves(two.params["d"]), jax.tree.leaves(one.params["d"]), strict=True):
+    np.testing.assert_array_equal(a, b)  # D's update comes first, the same in both
+  assert any(
+    not np.allclose(a, b)
+    for a, b in zip(jax.tree.leaves(two.params["g"]), jax.tree.leaves(one.params["g"]), strict=True)
+  )
+
+
+def test_g_steps_is_the_classic_games_only():
+  cfg = _ring(**{"game.g_steps": 2, "game.name": "unrolled"})
+  with pytest.raises(ValueError, match="g_steps applies to game.name='gan' only"):
+    build.validate_config(cfg)

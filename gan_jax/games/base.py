@@ -6,8 +6,10 @@ A ``Game`` says what one training iteration does, as data the generic step
 - ``phases``: each ``Phase(name, trains, loss, every, repeat)`` differentiates its ``loss``
   with respect to the networks it ``trains`` and updates each with its own optimizer.
   ``repeat`` runs it that many times in a row (n_critic), each on its own slice of the
-  batch; ``every`` runs it only when ``step % every == 0`` (lazy regularisers), inside the
-  same compiled call.
+  batch (with ``shares_slices``, cycling through the slices the other phases ask for:
+  a phase that reads the batch only for its size, labels or a real reference); ``every``
+  runs it only when ``step % every == 0`` (lazy regularisers), inside the same compiled
+  call.
 - ``batch_keys``: what it reads from a batch (``image,label`` | ``input,target`` | ``a,b``).
 - ``ema``: networks of which an exponential moving average is kept (and sampled from).
 - ``init_extra``: state the game owns (running means, image pools, ADA p), checkpointed.
@@ -70,6 +72,8 @@ class Phase:
     loss: ``loss(ctx) -> (value, metrics)``; see the module docstring.
     every: run only at steps that are multiples of this (lazy regularisation).
     repeat: consecutive updates per step (n_critic), each on its own batch slice.
+    shares_slices: the repeats reuse the slices of the other phases (repeat ``i`` reads
+      slice ``i % batches_per_step``) instead of adding to them.
     post_update: applied to each updated network's parameters, ``(name, params) ->
       params`` (e.g. WGAN weight clipping).
   """
@@ -79,6 +83,7 @@ class Phase:
   loss: LossFn
   every: int = 1
   repeat: int = 1
+  shares_slices: bool = False
   post_update: Callable[[str, Any], Any] | None = None
 
 
@@ -99,8 +104,9 @@ class Game:
 
   @property
   def batches_per_step(self) -> int:
-    """Batch slices one iteration reads: the largest ``repeat`` of its phases."""
-    return max(p.repeat for p in self.phases)
+    """Batch slices one iteration reads: the largest ``repeat`` of its phases (1 when
+    every phase shares slices)."""
+    return max([p.repeat for p in self.phases if not p.shares_slices], default=1)
 
   def check(self, networks: Mapping[str, Network]) -> None:
     """Raises ValueError when a phase or EMA names an unknown or frozen network."""

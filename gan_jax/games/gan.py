@@ -2,7 +2,8 @@
 
 Two phases: ``d`` (``game.n_critic`` updates of D on real batches and detached fakes,
 with the configured adversarial loss, gradient penalty / R1 / R2 and WGAN weight
-clipping), then ``g`` (one update of G against the updated D). With
+clipping), then ``g`` (``game.g_steps`` updates of G against the updated D, each with
+fresh codes; 1 by default, 2 in the DCGAN TensorFlow code of PacGAN's Table 2). With
 ``augment.name='diffaugment'`` D only ever sees images through the same differentiable
 augmentation, real and fake, in both phases (Zhao et al. 2020, Section 3.2); penalties
 are taken at the augmented images. Any of the project's
@@ -60,6 +61,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     )
   if config.game.n_critic < 1:
     raise ValueError(f"game.n_critic must be >= 1; got {config.game.n_critic}")
+  if config.game.get("g_steps", 1) < 1:
+    raise ValueError(f"game.g_steps must be >= 1; got {config.game.g_steps}")
   if config.model.z_dist not in sampling.Z_DISTS:
     raise ValueError(
       f"Unknown model.z_dist {config.model.z_dist!r}; valid: {list(sampling.Z_DISTS)}"
@@ -225,7 +228,9 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
   post_update = (lambda name, p: losses.clip_weights(p, clip)) if clip > 0 else None
   phases = (
     Phase("d", ("d",), d_loss, repeat=config.game.n_critic, post_update=post_update),
-    Phase("g", ("g",), g_loss),
+    # G reads the batch for its size, labels and (relativistic loss) a real reference:
+    # its extra updates reuse D's slices rather than draw more data.
+    Phase("g", ("g",), g_loss, repeat=config.game.get("g_steps", 1), shares_slices=True),
   )
 
   def standing_batches():
