@@ -113,9 +113,14 @@ def test_stacked_mode_metrics_split_channels_from_dependence():
     expected += float(np.sum(p * np.log(p * 10)))
   m = digits.stacked_mode_metrics(d)
   assert m["channel_kl"] == pytest.approx(expected, rel=1e-12)
+  # Each digit's share of all channel readings, against a count by hand.
+  for k in range(10):
+    assert m[f"digit_share_{k}"] == pytest.approx(np.sum(d == k) / d.size, rel=1e-12)
+  assert sum(m[f"digit_share_{k}"] for k in range(10)) == pytest.approx(1.0)
   assert m == {
     **digits.mode_histogram_metrics(100 * d[:, 0] + 10 * d[:, 1] + d[:, 2]),
     "channel_kl": m["channel_kl"],
+    **{f"digit_share_{k}": m[f"digit_share_{k}"] for k in range(10)},
   }
   with pytest.raises(ValueError, match="shape"):
     digits.stacked_mode_metrics(d[:, :2])
@@ -134,6 +139,7 @@ def test_stacked_real_data_covers_all_modes_and_collapse_one():
   c = digits.stacked_digits_metrics(one)
   assert c["modes_covered"] == 1 and c["reverse_kl"] == pytest.approx(math.log(1000))
   assert c["channel_kl"] == pytest.approx(3 * math.log(10))
+  assert sorted(c[f"digit_share_{k}"] for k in range(10))[-1] > 0.3  # one triple's digits
   assert c["digits_fd"] > 10 * m["digits_fd"]
 
 

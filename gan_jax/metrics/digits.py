@@ -331,7 +331,9 @@ def stacked_mode_metrics(digits) -> dict[str, float]:
     ``KL(digit histogram || uniform over 10)``, which is the reverse KL of the product of
     the channels' histograms. ``reverse_kl - channel_kl`` is what the dependence between
     channels (missing or favoured triples) adds; ``channel_kl`` alone is the share of
-    digits drawn too often or too rarely, whatever they are stacked with.
+    digits drawn too often or too rarely, whatever they are stacked with; and
+    ``digit_share_<d>`` for d in 0..9: the share of the ``3 N`` channel readings that are
+    digit d (0.1 each for uniform channels), which names the digits behind ``channel_kl``.
   """
   digits = np.asarray(digits, np.int64)
   if digits.ndim != 2 or digits.shape[1] != 3:
@@ -340,6 +342,8 @@ def stacked_mode_metrics(digits) -> dict[str, float]:
   result["channel_kl"] = float(
     sum(mode_histogram_metrics(digits[:, c], 10)["reverse_kl"] for c in range(3))
   )
+  shares = np.bincount(digits.reshape(-1), minlength=10) / max(digits.size, 1)
+  result.update({f"digit_share_{d}": float(shares[d]) for d in range(10)})
   return result
 
 
