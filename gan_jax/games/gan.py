@@ -3,7 +3,8 @@
 Two phases: ``d`` (``game.n_critic`` updates of D on real batches and detached fakes,
 with the configured adversarial loss, gradient penalty / R1 / R2 and WGAN weight
 clipping), then ``g`` (``game.g_steps`` updates of G against the updated D, each with
-fresh codes; 1 by default, 2 in the DCGAN TensorFlow code of PacGAN's Table 2). With
+fresh codes; 1 by default, 2 in the DCGAN TensorFlow code of PacGAN's Table 2, which
+feeds its two updates the same codes). With
 ``augment.name='diffaugment'`` D only ever sees images through the same differentiable
 augmentation, real and fake, in both phases (Zhao et al. 2020, Section 3.2); penalties
 are taken at the augmented images. Any of the project's
