@@ -321,17 +321,15 @@ def test_g_steps_update_the_generator_again_on_the_same_slices():
     ).batches_per_step
     == 2
   )
-  two, _ = jax.jit(step.make_train_step(game, nets, scfg))(state, _batch(1, 8))
+  three, _ = jax.jit(step.make_train_step(game, nets, scfg))(state, _batch(1, 8))
   one_state, one_step = _setup(_ring())
   one, _ = jax.jit(one_step)(one_state, _batch(1, 8))
-  assert int(optax.tree_utils.tree_get(two.opt_state["g"], "count")) == 3
-  assert int(optax.tree_utils.tree_get(two.opt_state["d"], "count")) == 1
-  for a, b in zip(jax.tree.leaves(two.params["d"]), jax.tree.leaves(one.params["d"]), strict=True):
+  assert int(optax.tree_utils.tree_get(three.opt_state["g"], "count")) == 3
+  assert int(optax.tree_utils.tree_get(three.opt_state["d"], "count")) == 1
+  leaves = {k: (jax.tree.leaves(three.params[k]), jax.tree.leaves(one.params[k])) for k in "dg"}
+  for a, b in zip(*leaves["d"], strict=True):
     np.testing.assert_array_equal(a, b)  # D's update comes first, the same in both
-  assert any(
-    not np.allclose(a, b)
-    for a, b in zip(jax.tree.leaves(two.params["g"]), jax.tree.leaves(one.params["g"]), strict=True)
-  )
+  assert any(not np.allclose(a, b) for a, b in zip(*leaves["g"], strict=True))
 
 
 def test_g_steps_is_the_classic_games_only():
