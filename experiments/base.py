@@ -80,6 +80,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   # gan: generator updates per step, after D's, each with fresh codes (2: the DCGAN
   # TensorFlow code of PacGAN's Table 2, "run g_optim twice", there with the same codes).
   c.game.g_steps = 1
+  c.game.g_same_codes = False  # gan: the g_steps updates all draw the first one's codes
   c.game.l1_weight = 100.0  # pix2pix: lambda of the L1 term
   c.game.adv_weight = 1.0  # pix2pix: weight of the adversarial term (0: L1 only)
   c.game.cycle_weight = 10.0  # cyclegan: lambda of the cycle-consistency terms

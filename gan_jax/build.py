@@ -26,8 +26,9 @@ PREDICT_CHUNK = 500  # inputs per compiled predict call when sampling many
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the bad field and its valid values, before any compute."""
   validate.check(config)
-  if config.game.get("g_steps", 1) != 1 and config.game.name != "gan":
-    raise ValueError(f"game.g_steps applies to game.name='gan' only; got {config.game.name!r}")
+  for field, default in (("g_steps", 1), ("g_same_codes", False)):
+    if config.game.get(field, default) != default and config.game.name != "gan":
+      raise ValueError(f"game.{field} applies to game.name='gan' only; got {config.game.name!r}")
   games.get(config.game.name).check(config)
   models.get_family(config.model.name)
   if config.data.name not in data.DATASETS:

@@ -249,7 +249,8 @@ def make_train_step(
 
     def body(st, i):
       sl = jax.tree.map(lambda x: x[i % n_slices], batch)
-      st, m, ok = update(phase, st, sl, jax.random.fold_in(phase_key, i), key)
+      rep_key = jax.random.fold_in(phase_key, 0 if phase.same_draws else i)
+      st, m, ok = update(phase, st, sl, rep_key, key)
       return st, (m, ok)
 
     if phase.repeat == 1 or unroll:

@@ -107,6 +107,7 @@ RULES: tuple[tuple[str, Int | Float | Choice], ...] = (
   # Games.
   ("game.n_critic", POSITIVE),
   ("game.g_steps", POSITIVE),
+  ("game.g_same_codes", Choice((False, True))),
   ("game.l1_weight", WEIGHT),
   ("game.adv_weight", WEIGHT),
   ("game.cycle_weight", WEIGHT),

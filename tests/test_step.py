@@ -332,7 +332,54 @@ def test_g_steps_update_the_generator_again_on_the_same_slices():
   assert any(not np.allclose(a, b) for a, b in zip(*leaves["g"], strict=True))
 
 
+@pytest.mark.parametrize("unroll", [True, False])
+@pytest.mark.parametrize("same_draws", [True, False])
+def test_same_draws_repeats_see_the_first_repeats_key(same_draws, unroll):
+  """A phase's repeats with ``same_draws`` draw what the first draws (the scan and the
+  written-out repeats alike). The loss is linear in G's weights along a direction drawn
+  from the phase's key, so Adam's two updates are equal exactly when the draws are."""
+  from gan_jax.games.base import Phase
+
+  state, game, nets, scfg = _parts(_ring())
+
+  def loss(ctx):
+    leaves = jax.tree.leaves(ctx.params["g"])
+    keys = jax.random.split(ctx.fold("dir"), len(leaves))
+    value = sum(
+      jnp.sum(w * jax.random.normal(k, w.shape)) for w, k in zip(leaves, keys, strict=True)
+    )
+    return value, {}
+
+  phase = Phase("g", ("g",), loss, repeat=2, shares_slices=True, same_draws=same_draws)
+  one_game = dataclasses.replace(game, phases=(dataclasses.replace(phase, repeat=1),))
+  two_game = dataclasses.replace(game, phases=(phase,))
+  scfg = dataclasses.replace(scfg, unroll_repeats=unroll)
+  one, _ = jax.jit(step.make_train_step(one_game, nets, scfg))(state, _batch(1, 8))
+  two, _ = jax.jit(step.make_train_step(two_game, nets, scfg))(state, _batch(1, 8))
+  p0, p1, p2 = (
+    jnp.concatenate([w.ravel() for w in jax.tree.leaves(s.params["g"])]) for s in (state, one, two)
+  )
+  # Each Adam update moves every weight by about lr (5e-4); float32 rounding is ~1e-8.
+  assert np.allclose(p2 - p0, 2 * (p1 - p0), atol=1e-6) == same_draws
+
+
+def test_g_same_codes_feeds_the_generators_updates_the_first_ones_codes():
+  state, game, nets, scfg = _parts(_ring(**{"game.g_steps": 2, "game.g_same_codes": True}))
+  assert game.phases[1].same_draws and game.phases[1].repeat == 2
+  same, _ = jax.jit(step.make_train_step(game, nets, scfg))(state, _batch(1, 8))
+  fresh_state, fresh_step = _setup(_ring(**{"game.g_steps": 2}))
+  fresh, _ = jax.jit(fresh_step)(fresh_state, _batch(1, 8))
+  assert int(optax.tree_utils.tree_get(same.opt_state["g"], "count")) == 2
+  leaves = {k: (jax.tree.leaves(same.params[k]), jax.tree.leaves(fresh.params[k])) for k in "dg"}
+  for a, b in zip(*leaves["d"], strict=True):
+    np.testing.assert_array_equal(a, b)  # D's update comes first, the same in both
+  assert any(not np.allclose(a, b) for a, b in zip(*leaves["g"], strict=True))
+
+
 def test_g_steps_is_the_classic_games_only():
   cfg = _ring(**{"game.g_steps": 2, "game.name": "unrolled"})
   with pytest.raises(ValueError, match="g_steps applies to game.name='gan' only"):
+    build.validate_config(cfg)
+  cfg = _ring(**{"game.g_same_codes": True, "game.name": "unrolled"})
+  with pytest.raises(ValueError, match="g_same_codes applies to game.name='gan' only"):
     build.validate_config(cfg)

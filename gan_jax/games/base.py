@@ -74,6 +74,8 @@ class Phase:
     repeat: consecutive updates per step (n_critic), each on its own batch slice.
     shares_slices: the repeats reuse the slices of the other phases (repeat ``i`` reads
       slice ``i % batches_per_step``) instead of adding to them.
+    same_draws: every repeat gets the first repeat's key, so it draws the same random
+      inputs (codes, augmentations) rather than fresh ones.
     post_update: applied to each updated network's parameters, ``(name, params) ->
       params`` (e.g. WGAN weight clipping).
   """
@@ -84,6 +86,7 @@ class Phase:
   every: int = 1
   repeat: int = 1
   shares_slices: bool = False
+  same_draws: bool = False
   post_update: Callable[[str, Any], Any] | None = None
 
 

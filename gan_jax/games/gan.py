@@ -3,8 +3,9 @@
 Two phases: ``d`` (``game.n_critic`` updates of D on real batches and detached fakes,
 with the configured adversarial loss, gradient penalty / R1 / R2 and WGAN weight
 clipping), then ``g`` (``game.g_steps`` updates of G against the updated D, each with
-fresh codes; 1 by default, 2 in the DCGAN TensorFlow code of PacGAN's Table 2, which
-feeds its two updates the same codes). With
+fresh codes, or with ``game.g_same_codes`` all with the first one's; 1 by default, 2 in
+the DCGAN TensorFlow code of PacGAN's Table 2, which feeds its two updates the same
+codes). With
 ``augment.name='diffaugment'`` D only ever sees images through the same differentiable
 augmentation, real and fake, in both phases (Zhao et al. 2020, Section 3.2); penalties
 are taken at the augmented images. Any of the project's
@@ -231,7 +232,14 @@ def make_game(config: ml_collections.ConfigDict, spec, num_classes: int) -> Game
     Phase("d", ("d",), d_loss, repeat=config.game.n_critic, post_update=post_update),
     # G reads the batch for its size, labels and (relativistic loss) a real reference:
     # its extra updates reuse D's slices rather than draw more data.
-    Phase("g", ("g",), g_loss, repeat=config.game.get("g_steps", 1), shares_slices=True),
+    Phase(
+      "g",
+      ("g",),
+      g_loss,
+      repeat=config.game.get("g_steps", 1),
+      shares_slices=True,
+      same_draws=config.game.get("g_same_codes", False),
+    ),
   )
 
   def standing_batches():
