@@ -135,6 +135,15 @@ def test_stacked_real_data_covers_all_modes_and_collapse_one():
   assert m["reverse_kl"] < 0.1
   assert m["digits_is"] > 8.5
   assert m["channel_kl"] < 0.02  # plug-in bias 3 * 9 / 20000; the classifier's errors
+  # Real digits read as clean digits; against the classifier's logits in numpy float64.
+  channels = np.moveaxis(real, -1, 1).reshape(-1, R, R, 1)
+  logits = digits.load_classifier(R)(channels)[0].astype(np.float64)
+  probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+  assert m["confident_share"] == pytest.approx(np.mean(probs.max(axis=1) > 0.9), abs=1e-9)
+  assert m["confident_share"] > 0.9
+  # Blends of two real images (half of each) read as neither: fewer confident readings.
+  blend = 0.5 * (real[:2000] + real[2000:4000])
+  assert digits.stacked_digits_metrics(blend)["confident_share"] < m["confident_share"] - 0.2
   one = np.repeat(real[:1], 500, axis=0)  # a generator that always draws the same image
   c = digits.stacked_digits_metrics(one)
   assert c["modes_covered"] == 1 and c["reverse_kl"] == pytest.approx(math.log(1000))

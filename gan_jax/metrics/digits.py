@@ -56,6 +56,7 @@ FEATURE_DIM = 128
 MAX_INPUT = 16  # larger inputs are resized to 16x16 first: the digits hold 8x8 of detail
 NUM_MODES_STACKED = 1000
 NUM_REAL = 1797  # real digits behind the Frechet-distance statistics
+CONFIDENT = 0.9  # stacked digits' ``confident_share``: a reading whose top probability exceeds it
 
 
 class DigitsMLP(nn.Module):
@@ -356,8 +357,11 @@ def stacked_digits_metrics(images, splits: int = 10) -> dict[str, float]:
 
   Returns:
     ``modes_covered`` (of 1,000), ``reverse_kl`` and ``channel_kl`` (see
-    ``stacked_mode_metrics``), and ``digits_is``, ``digits_is_std``, ``digits_fd`` of the
-    3 N channels taken as single digits (the channels in order R, G, B of each sample).
+    ``stacked_mode_metrics``), ``confident_share`` (the share of the 3 N channel readings
+    the classifier makes with a top softmax probability above ``CONFIDENT``: how many of
+    the channels read as clean digits rather than blends), and ``digits_is``,
+    ``digits_is_std``, ``digits_fd`` of the 3 N channels taken as single digits (the
+    channels in order R, G, B of each sample).
 
   References:
     Metz et al. 2017, Section 3.3.1 (stacked MNIST); Srivastava et al. 2017 (VEEGAN), Section
@@ -371,6 +375,9 @@ def stacked_digits_metrics(images, splits: int = 10) -> dict[str, float]:
   logits, _ = load_classifier(r)(channels)
   digits = np.argmax(logits, axis=1).reshape(n, 3)
   result = stacked_mode_metrics(digits)
+  # Top softmax probability of each reading: exp(max - logsumexp) = 1 / sum(exp(l - max)).
+  top = 1.0 / np.sum(np.exp(logits - logits.max(axis=1, keepdims=True)), axis=1)
+  result["confident_share"] = float(np.mean(top > CONFIDENT)) if len(top) else 0.0
   result.update(digits_metrics(channels, splits=splits))
   return result
 
