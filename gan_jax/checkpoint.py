@@ -474,6 +474,9 @@ LOCKED_FIELDS = (
   "optim",
   "augment",
 )
+# The sections that change what a restored run's networks compute (``--mode=eval`` / ``sample``,
+# translate, upscale): the training-only ones (loss, optimizer, augmentation) may differ there.
+READ_FIELDS = ("data", "model", "game")
 # Fields of the locked sections that only say where things are, or how fast to read them.
 UNLOCKED_FIELDS = (
   "data.data_dir",
@@ -527,8 +530,9 @@ def _listdir(path: str) -> list[str]:
     return []
 
 
-def config_drift(saved: dict, config) -> list[str]:
-  """Lists locked fields whose value differs between the saved and the given config."""
+def config_drift(saved: dict, config, fields: tuple[str, ...] = LOCKED_FIELDS) -> list[str]:
+  """Lists the fields under ``fields`` (locked, not unlocked) whose value differs between
+  the saved and the given config."""
   now = _flatten(json.loads(config.to_json_best_effort()))
   old = {RENAMED_FIELDS.get(k, k): v for k, v in _flatten(saved).items()}
   diffs = []
@@ -537,7 +541,7 @@ def config_drift(saved: dict, config) -> list[str]:
       continue
     if key in UNLOCKED_FIELDS:
       continue
-    if any(key == f or key.startswith(f + ".") for f in LOCKED_FIELDS):
+    if any(key == f or key.startswith(f + ".") for f in fields):
       if now.get(key) != old.get(key):
         diffs.append(f"{key}: saved {old.get(key)!r}, now {now.get(key)!r}")
   return diffs

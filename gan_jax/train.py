@@ -187,7 +187,8 @@ def check_drift(config: ml_collections.ConfigDict, workdir: str) -> None:
   if drift:
     raise ConfigError(
       f"The config differs from the one the run in {workdir} was trained with, in fields "
-      f"that change what it computes: {'; '.join(drift)}. Use another --workdir, or pass "
+      f"that change what it computes: {'; '.join(drift)}. Pass the run's own flags (its "
+      "config.json holds them), use another --workdir, or pass "
       "--config.train.allow_config_change=True."
     )
 
@@ -572,13 +573,35 @@ class _MetricsLog:
 
 
 def restored_run(config, workdir: str, which: str = "newest") -> build.Run:
-  """The Run of ``config`` with a checkpoint of ``workdir`` restored (input closed)."""
+  """The Run of ``config`` with a checkpoint of ``workdir`` restored (input closed).
+
+  A config whose data, model or game differ from the run's own (``checkpoint.READ_FIELDS``)
+  is used as given, with a warning naming the fields: a sampling option such as
+  ``game.standing_stats`` may be chosen at evaluation, but forgetting a training flag also
+  lands here. When the checkpoint then cannot be restored into this config's networks,
+  the error names the differing fields."""
+  saved = checkpoint.saved_config(workdir)
+  drift = checkpoint.config_drift(saved, config, checkpoint.READ_FIELDS) if saved else []
+  if drift:
+    logging.warning(
+      "Reading the run in %s with a config that differs from its own (its config.json) in: %s.",
+      workdir,
+      "; ".join(drift),
+    )
   with errors.user_input():
     run = build.build(config)
   ckpt = checkpoint.Checkpoints(workdir, config.train, async_save=False)
   try:
     with errors.user_input():
-      found = ckpt.restore(run.state.arrays(), which)
+      try:
+        found = ckpt.restore(run.state.arrays(), which)
+      except Exception as e:
+        if not drift:
+          raise
+        raise ConfigError(
+          f"{e}\nThe config differs from the one the run in {workdir} was trained with: "
+          f"{'; '.join(drift)}. Pass the run's own flags (its config.json holds them)."
+        ) from e
       if found is None:
         raise FileNotFoundError(
           f"No checkpoint in {os.path.join(workdir, 'checkpoints')}; train first with "

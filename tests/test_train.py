@@ -2,6 +2,7 @@
 
 import glob
 import json
+import logging
 import os
 
 import jax
@@ -274,6 +275,28 @@ def test_allow_config_change_overrides_the_drift_check(tmp_path):
     train.train_and_evaluate(cfg, str(tmp_path))
   cfg.train.allow_config_change = True
   assert int(train.train_and_evaluate(cfg, str(tmp_path)).step) == 4
+
+
+def test_reading_a_run_under_another_config_warns_and_names_the_fields(tmp_path, caplog):
+  """--mode=eval / sample take the config as given (a sampling option may be chosen there),
+  warn about data, model and game fields that differ from the run's own, and name them
+  when the checkpoint does not fit the networks."""
+  cfg = gan_ring.get_config("tiny")
+  cfg.train.num_steps = 2
+  train.train_and_evaluate(cfg, str(tmp_path))
+  other = gan_ring.get_config("tiny")
+  other.game.standing_stats = 2  # a sampling option: used, with a warning
+  other.loss.name = "hinge"  # training only: not mentioned
+  caplog.clear()
+  with caplog.at_level(logging.WARNING):
+    assert "reverse_kl" in train.evaluate_checkpoint(other, str(tmp_path))
+  warned = [r.getMessage() for r in caplog.records if "differs from its own" in r.getMessage()]
+  assert len(warned) == 1 and warned[0].endswith("in: game.standing_stats: saved 0, now 2.")
+  wider = gan_ring.get_config("tiny")
+  wider.model.hidden = tuple(2 * h for h in cfg.model.hidden)  # the checkpoint cannot fit
+  for use in (train.evaluate_checkpoint, train.sample):
+    with pytest.raises(ValueError, match=r"trained with: model.hidden: saved \["):
+      use(wider, str(tmp_path))
 
 
 def test_best_checkpoint_follows_the_metric_and_named_steps_restore(tmp_path):
