@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import serialization
+from scipy import special
 
 from gan_jax.metrics import fid, inception_score
 
@@ -375,8 +376,7 @@ def stacked_digits_metrics(images, splits: int = 10) -> dict[str, float]:
   logits, _ = load_classifier(r)(channels)
   digits = np.argmax(logits, axis=1).reshape(n, 3)
   result = stacked_mode_metrics(digits)
-  # Top softmax probability of each reading: exp(max - logsumexp) = 1 / sum(exp(l - max)).
-  top = 1.0 / np.sum(np.exp(logits - logits.max(axis=1, keepdims=True)), axis=1)
+  top = special.softmax(logits, axis=1).max(axis=1)  # each reading's top probability
   result["confident_share"] = float(np.mean(top > CONFIDENT)) if len(top) else 0.0
   result.update(digits_metrics(channels, splits=splits))
   return result
