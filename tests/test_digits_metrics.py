@@ -117,10 +117,13 @@ def test_stacked_mode_metrics_split_channels_from_dependence():
   for k in range(10):
     assert m[f"digit_share_{k}"] == pytest.approx(np.sum(d == k) / d.size, rel=1e-12)
   assert sum(m[f"digit_share_{k}"] for k in range(10)) == pytest.approx(1.0)
+  pooled = np.bincount(d.reshape(-1), minlength=10) / d.size  # every channel reading
+  assert m["digit_kl"] == pytest.approx(float(np.sum(pooled * np.log(pooled * 10))), rel=1e-12)
   assert m == {
     **digits.mode_histogram_metrics(100 * d[:, 0] + 10 * d[:, 1] + d[:, 2]),
     "channel_kl": m["channel_kl"],
     **{f"digit_share_{k}": m[f"digit_share_{k}"] for k in range(10)},
+    "digit_kl": m["digit_kl"],
   }
   with pytest.raises(ValueError, match="shape"):
     digits.stacked_mode_metrics(d[:, :2])
@@ -141,9 +144,18 @@ def test_stacked_real_data_covers_all_modes_and_collapse_one():
   probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
   assert m["confident_share"] == pytest.approx(np.mean(probs.max(axis=1) > 0.9), abs=1e-9)
   assert m["confident_share"] > 0.9
-  # Blends of two real images (half of each) read as neither: fewer confident readings.
+  # The digit histogram of the confident readings alone, counted in numpy float64.
+  confident = np.argmax(logits, axis=1)[probs.max(axis=1) > 0.9]
+  p = np.bincount(confident, minlength=10) / confident.size
+  p = p[p > 0]
+  assert m["confident_digit_kl"] == pytest.approx(float(np.sum(p * np.log(p * 10))), rel=1e-9)
+  assert m["digit_kl"] < 0.005 and m["confident_digit_kl"] < 0.005  # real digits: 10 % each
+  # Blends of two real images (half of each) read as neither: fewer confident readings,
+  # and the argmax gives blends to some digits more than others (an 8 over a 1).
   blend = 0.5 * (real[:2000] + real[2000:4000])
-  assert digits.stacked_digits_metrics(blend)["confident_share"] < m["confident_share"] - 0.2
+  b = digits.stacked_digits_metrics(blend)
+  assert b["confident_share"] < m["confident_share"] - 0.2
+  assert b["digit_kl"] > 0.03 and b["digit_share_8"] > 0.15 and b["digit_share_1"] < 0.06
   one = np.repeat(real[:1], 500, axis=0)  # a generator that always draws the same image
   c = digits.stacked_digits_metrics(one)
   assert c["modes_covered"] == 1 and c["reverse_kl"] == pytest.approx(math.log(1000))

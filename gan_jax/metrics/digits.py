@@ -335,7 +335,9 @@ def stacked_mode_metrics(digits) -> dict[str, float]:
     channels (missing or favoured triples) adds; ``channel_kl`` alone is the share of
     digits drawn too often or too rarely, whatever they are stacked with; and
     ``digit_share_<d>`` for d in 0..9: the share of the ``3 N`` channel readings that are
-    digit d (0.1 each for uniform channels), which names the digits behind ``channel_kl``.
+    digit d (0.1 each for uniform channels), which names the digits behind ``channel_kl``;
+    ``digit_kl``: the KL of those shares to uniform over 10 (the readings of all channels
+    pooled).
   """
   digits = np.asarray(digits, np.int64)
   if digits.ndim != 2 or digits.shape[1] != 3:
@@ -346,6 +348,7 @@ def stacked_mode_metrics(digits) -> dict[str, float]:
   )
   shares = np.bincount(digits.reshape(-1), minlength=10) / max(digits.size, 1)
   result.update({f"digit_share_{d}": float(shares[d]) for d in range(10)})
+  result["digit_kl"] = mode_histogram_metrics(digits.reshape(-1), 10)["reverse_kl"]
   return result
 
 
@@ -360,7 +363,10 @@ def stacked_digits_metrics(images, splits: int = 10) -> dict[str, float]:
     ``modes_covered`` (of 1,000), ``reverse_kl`` and ``channel_kl`` (see
     ``stacked_mode_metrics``), ``confident_share`` (the share of the 3 N channel readings
     the classifier makes with a top softmax probability above ``CONFIDENT``: how many of
-    the channels read as clean digits rather than blends), and ``digits_is``,
+    the channels read as clean digits rather than blends), ``confident_digit_kl`` (the
+    ``digit_kl`` of those confident readings alone: whether the digits drawn too often or
+    too rarely are drawn so as clean digits, or only read so in blends, which the
+    classifier's argmax gives to some digits more than others), and ``digits_is``,
     ``digits_is_std``, ``digits_fd`` of the 3 N channels taken as single digits (the
     channels in order R, G, B of each sample).
 
@@ -378,6 +384,8 @@ def stacked_digits_metrics(images, splits: int = 10) -> dict[str, float]:
   result = stacked_mode_metrics(digits)
   top = special.softmax(logits, axis=1).max(axis=1)  # each reading's top probability
   result["confident_share"] = float(np.mean(top > CONFIDENT)) if len(top) else 0.0
+  confident = digits.reshape(-1)[top > CONFIDENT]  # readings in (sample, channel) order
+  result["confident_digit_kl"] = mode_histogram_metrics(confident, 10)["reverse_kl"]
   result.update(digits_metrics(channels, splits=splits))
   return result
 
